@@ -1,0 +1,30 @@
+# Everything a newcomer needs: `make demo` and `make test`. Both set up .venv on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The real data lives beside the project (see README); override with MISTRAL_VISION_DATA=...
+export MISTRAL_VISION_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
+
+.PHONY: setup demo test bench clean
+
+setup: $(VENV)/.installed
+
+# The CPU torch wheel goes in first: a plain `pip install torch` (or a dependency asking for
+# torch) would otherwise pull the multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet "torch==2.13.0"
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+demo: setup
+	$(BIN)/mistral-vision run configs/demo.yaml
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

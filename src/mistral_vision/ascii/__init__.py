@@ -1,0 +1,1 @@
+"""ASCII-art rendering (images -> text grids) and its inverse."""

@@ -1,0 +1,284 @@
+"""Typed run configuration: dataclasses, YAML loading, ``--set`` overrides, validation.
+
+One :class:`RunConfig` describes a whole experiment (data, ASCII format, prompt, model,
+training, evaluation). Unknown keys are errors naming the key and the known ones. Configs
+are never mutated after loading: overrides produce a new object. The resolved config is
+dumped into every run directory as ``config.yaml`` and ``config.json``.
+Not for: the registries themselves (datasets, backbones, templates live beside their code).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "mnist"            # registry id: mnist | fashion-mnist
+    data_dir: str | None = None       # else $MISTRAL_VISION_DATA, else the per-user cache
+    offline: bool = False             # never download
+    valid_size: int = 5000            # images carved from train for validation (fixed)
+    split_seed: int = 0               # seed of that carve-out; changing it changes the split
+    train_limit: int | None = None    # use only the first N training images (demos, smoke tests)
+    valid_limit: int | None = None    # evaluate on the first N validation images
+    test_limit: int | None = None     # evaluate on the first N test images
+
+
+@dataclass(frozen=True)
+class AsciiConfig:
+    width: int = 14                   # characters per line
+    height: int = 14                  # lines per image
+    ramp: str = " .:-=+*#%@"          # background space + ink from faint to dark, pure ASCII
+    invert: bool = False              # for dark-on-light images
+    crop: int = 0                     # pixels cut from each border before resizing (MNIST digits
+                                      # sit in the central 20x20, so crop=4 loses ~nothing)
+
+
+@dataclass(frozen=True)
+class PromptConfig:
+    template: str = "plain"           # registry id (plain | classify) or a literal with {art}
+    system: str | None = None         # optional system message
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    enabled: bool = False             # on for pretrained checkpoints, off for tiny from-scratch
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj",
+                                       "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    backbone: str = "mistral-tiny"    # registry id, or hf:<local path or hub id>
+    # Shape of the tiny random-init presets (ignored for checkpoints).
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    num_kv_heads: int = 2             # grouped-query attention
+    intermediate_size: int = 384
+    sliding_window: int | None = 64   # mistral-tiny only: local attention span in tokens
+    max_position_embeddings: int = 2048
+    dropout: float = 0.0              # attention dropout
+    dtype: str = "float32"            # float32 | bfloat16 | float16 (checkpoints on GPU)
+    attn_implementation: str = "sdpa"
+    lora: LoraConfig = field(default_factory=LoraConfig)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: float = 1.0
+    batch_size: int = 64              # per device
+    grad_accum: int = 1
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.0         # cosine decays to lr * min_lr_ratio
+    warmup_steps: int = 200
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.98)
+    grad_clip: float = 1.0
+    seed: int = 0
+    augment_shift: int = 0            # random translation (pixels) of training images, per epoch
+    save_every: int = 500             # optimizer steps between checkpoints
+    keep_checkpoints: int = 2
+    log_every: int = 50
+    eval_every: int = 500             # steps between validation checks during training (0: off)
+    eval_samples: int = 1000          # validation images scored at each check (curve, not the result)
+    threads: int | None = None        # torch intra-op threads on CPU (None: all cores)
+    mixed_precision: str = "no"       # accelerate: no | bf16 | fp16 (GPU)
+    train_file: str | None = None     # train on a chat JSONL instead of the dataset
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    splits: tuple[str, ...] = ("valid", "test")   # test is skipped with a note if t10k is absent
+    batch_size: int = 256
+    misclassified: int = 24           # examples in the report gallery
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str = "run"                 # names runs/<name>/
+    runs_dir: str = "runs"
+    backend: str = "local"            # local (this issue); mistral-api comes with the API backend
+    data: DataConfig = field(default_factory=DataConfig)
+    ascii: AsciiConfig = field(default_factory=AsciiConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.runs_dir) / self.name
+
+
+BACKENDS = ("local",)
+
+
+def _convert(tp, value, where: str):
+    """Convert a YAML value to the annotated type, or raise UserError naming ``where``."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise UserError(f"config {where}: expected a mapping, got {value!r}")
+        return from_dict(tp, value, where)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(a, value, where)
+            except UserError as e:
+                errors.append(str(e))
+        raise UserError(errors[0] if errors else f"config {where}: bad value {value!r}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"config {where}: expected a list, got {value!r}")
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise UserError(f"config {where}: expected {len(args)} values, got {len(value)}")
+        return tuple(_convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise UserError(f"config {where}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise UserError(f"config {where}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise UserError(f"config {where}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise UserError(f"config {where}: expected a string, got {value!r}")
+    raise TypeError(f"unsupported config type {tp} at {where}")
+
+
+def from_dict(cls, data: dict, where: str = ""):
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        key = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise UserError(f"unknown config key {key!r}; known keys{' in ' + where if where else ''}: {', '.join(sorted(names))}")
+    kwargs = {k: _convert(hints[k], v, f"{where}.{k}" if where else k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def to_dict(cfg) -> dict:
+    def clean(v):
+        if isinstance(v, tuple):
+            return [clean(x) for x in v]
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        return v
+    return clean(dataclasses.asdict(cfg))
+
+
+def _parse_override(item: str) -> tuple[list[str], object]:
+    import yaml
+
+    if "=" not in item:
+        raise UserError(f"--set {item!r}: expected key=value, e.g. train.epochs=2")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Return a copy of ``data`` with dotted ``key=value`` overrides applied."""
+    data = json.loads(json.dumps(data))
+    for item in overrides or []:
+        path, value = _parse_override(item)
+        node = data
+        for k in path[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise UserError(f"--set {item!r}: {k!r} is not a section")
+        node[path[-1]] = value
+    return data
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    from .ascii.render import check_ramp
+    from .data.datasets import get_dataset
+    from .models.backbones import get_backbone
+    from .prompts import resolve_template
+
+    get_dataset(cfg.data.dataset)
+    get_backbone(cfg.model.backbone)
+    resolve_template(cfg.prompt.template)
+    check_ramp(cfg.ascii.ramp)
+    if cfg.backend not in BACKENDS:
+        raise UserError(f"unknown backend {cfg.backend!r}; known: {', '.join(BACKENDS)}")
+    if not cfg.name or "/" in cfg.name or cfg.name.startswith("."):
+        raise UserError(f"config name {cfg.name!r} must be a plain folder name")
+    checks = [(cfg.ascii.width >= 1 and cfg.ascii.height >= 1, "ascii.width and ascii.height must be >= 1"),
+              (cfg.train.batch_size >= 1, "train.batch_size must be >= 1"),
+              (cfg.train.epochs > 0, "train.epochs must be > 0"),
+              (cfg.train.lr > 0, "train.lr must be > 0"),
+              (cfg.model.hidden_size % cfg.model.num_heads == 0, "model.hidden_size must be divisible by model.num_heads"),
+              (cfg.model.num_heads % cfg.model.num_kv_heads == 0, "model.num_heads must be divisible by model.num_kv_heads"),
+              (cfg.train.mixed_precision in ("no", "bf16", "fp16"), "train.mixed_precision must be no, bf16 or fp16"),
+              (cfg.model.dtype in ("float32", "bfloat16", "float16"), "model.dtype must be float32, bfloat16 or float16"),
+              (all(s in ("train", "valid", "test") for s in cfg.eval.splits), "eval.splits must be among train, valid, test"),
+              (not (cfg.model.lora.enabled and get_backbone(cfg.model.backbone).is_tiny),
+               "model.lora.enabled is for pretrained checkpoints; tiny presets train all their weights")]
+    for ok, msg in checks:
+        if not ok:
+            raise UserError(f"config: {msg}")
+    return cfg
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Load a YAML config (or the defaults when ``path`` is None), apply overrides, validate."""
+    import yaml
+
+    data = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"{path}: config file not found")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            line = f" line {mark.line + 1}" if mark else ""
+            raise UserError(f"{path}:{line} invalid YAML ({getattr(e, 'problem', e)})") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{path}: a config must be a mapping of sections")
+    data = apply_overrides(data, overrides or [])
+    try:
+        return validate(from_dict(RunConfig, data))
+    except UserError as e:
+        raise UserError(f"{path}: {e}" if path else str(e)) from None
+
+
+def dump_config(cfg: RunConfig, run_dir: str | Path) -> None:
+    import yaml
+
+    from .io import write_json, write_text
+
+    d = to_dict(cfg)
+    write_json(Path(run_dir) / "config.json", d)
+    write_text(Path(run_dir) / "config.yaml", yaml.safe_dump(d, sort_keys=False))

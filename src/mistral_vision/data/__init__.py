@@ -1,0 +1,1 @@
+"""Data sources: registered IDX datasets (MNIST, Fashion-MNIST) and users' image folders."""

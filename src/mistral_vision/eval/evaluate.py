@@ -1,0 +1,61 @@
+"""Evaluate a trained run on one dataset split: predict what is missing, compute metrics,
+write ``eval/<dataset>-<split>/metrics.json`` and its figures. Not for: the run report.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..io import read_jsonl_tolerant, write_json
+
+
+def evaluate(run_dir: str | Path, dataset: str, split: str, data_dir: str | None = None, offline: bool = False,
+             limit: int | None = None, progress: bool = True) -> dict:
+    from ..ascii.render import ascii_to_image, render_ascii
+    from ..infer.predict import load_run_config, predict, resolve_images
+    from .metrics import compute_metrics
+    from .plots import plot_confusion, plot_gallery
+
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    res = predict(run_dir, dataset=dataset, split=split, data_dir=data_dir, offline=offline, limit=limit,
+                  progress=progress)
+    data, stem = resolve_images(cfg, dataset, split, None, data_dir, offline, limit)
+    records = read_jsonl_tolerant(res.path)
+    by_index = {r["index"]: r for r in records}
+    if len(by_index) != len(records):
+        raise UserError(f"{res.path}: duplicate predictions; delete the file and predict again")
+    records = [by_index[int(i)] for i in data.indices if int(i) in by_index]
+    if len(records) != len(data):
+        raise UserError(f"{res.path}: {len(data) - len(records)} of {len(data)} predictions missing; rerun evaluate")
+    m = compute_metrics(records, data.label_names)
+    m.update({"dataset": dataset, "split": split, "predictions": str(res.path)})
+    if res.new:
+        m["predict_images_per_s"] = res.images_per_s
+    out_dir = run_dir / "eval" / stem
+    a = cfg.ascii
+    plot_confusion(m["confusion"], data.label_names, out_dir / "confusion.png",
+                   f"{cfg.name}: {stem}  accuracy {m['accuracy']:.2%} (n={m['n']})")
+    wrong = [r for r in records if r["label"] is not None and r["pred"] != r["label"]]
+    wrong.sort(key=lambda r: -r["prob"] if r.get("prob") is not None else 0)   # most confident errors first
+    items = []
+    for r in wrong[:cfg.eval.misclassified]:
+        img = data.images[int(np.flatnonzero(data.indices == r["index"])[0])]
+        art = render_ascii(img[None], a.width, a.height, a.ramp, a.invert, a.crop)[0]
+        items.append({"image": img, "seen": ascii_to_image(art, a.ramp), "art": art,
+                      "caption": f"#{r['index']} true {r['label_name']} -> {r['pred_name']} ({r.get('prob', 0):.2f})"})
+    m["gallery"] = plot_gallery(items, out_dir / "misclassified.png",
+                                f"most confident errors, {stem} (original | decoded from ASCII | ASCII)")
+    m["gallery_examples"] = [{"index": it["caption"], "art": it["art"]} for it in items[:3]]
+    write_json(out_dir / "metrics.json", m)
+    return m
+
+
+def load_metrics(run_dir: Path) -> dict[str, dict]:
+    out = {}
+    for p in sorted((Path(run_dir) / "eval").glob("*/metrics.json")):
+        out[p.parent.name] = json.loads(p.read_text())
+    return out

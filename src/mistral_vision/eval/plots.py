@@ -1,0 +1,100 @@
+"""Report figures (matplotlib, Agg backend, written atomically): confusion matrix,
+training curves, and a gallery of misclassified images beside their ASCII renderings.
+Not for: computing metrics.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..io import atomic_path
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def plot_confusion(conf, label_names, path: Path, title: str) -> None:
+    plt = _figure()
+    conf = np.asarray(conf)
+    k = len(label_names)
+    rowsum = conf.sum(1, keepdims=True).clip(min=1)
+    frac = conf / rowsum
+    fig, ax = plt.subplots(figsize=(1.0 + 0.62 * k, 0.6 + 0.55 * k))
+    ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    for i in range(k):
+        for j in range(k):
+            if conf[i, j]:
+                ax.text(j, i, str(conf[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if frac[i, j] > 0.5 else "black")
+    ax.set_xticks(range(k), label_names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), label_names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10)
+    _save(fig, path)
+
+
+def plot_curves(metrics: list[dict], path: Path, title: str) -> bool:
+    """Training loss (and validation accuracy when logged) against optimizer steps."""
+    loss = [(r["step"], r["loss"]) for r in metrics if "loss" in r]
+    val = [(r["step"], r["valid_accuracy"]) for r in metrics if "valid_accuracy" in r]
+    if not loss:
+        return False
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.plot(*zip(*loss), color="tab:blue", label="train loss (answer tokens)")
+    ax.set_yscale("log")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss", color="tab:blue")
+    if val:
+        ax2 = ax.twinx()
+        ax2.plot(*zip(*val), "o-", color="tab:orange", ms=3, label="valid accuracy (monitor subset)")
+        ax2.set_ylabel("valid accuracy", color="tab:orange")
+        lo = min(v for _, v in val)
+        ax2.set_ylim(max(0.0, lo - 0.02), 1.0)
+    ax.set_title(title, fontsize=10)
+    fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=8, frameon=False)
+    _save(fig, path)
+    return True
+
+
+def plot_gallery(items: list[dict], path: Path, title: str) -> bool:
+    """items: {"image": (H, W) uint8, "seen": (h, w) uint8 from the ASCII, "art": str, "caption": str}."""
+    if not items:
+        return False
+    plt = _figure()
+    cols = min(4, len(items))
+    rows = (len(items) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols * 3, figsize=(cols * 5.4, rows * 2.2),
+                             gridspec_kw={"width_ratios": [1, 1, 1.6] * cols}, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for n, it in enumerate(items):
+        r, c = divmod(n, cols)
+        a_img, a_seen, a_art = axes[r, 3 * c], axes[r, 3 * c + 1], axes[r, 3 * c + 2]
+        a_img.imshow(it["image"], cmap="gray", vmin=0, vmax=255)
+        a_img.set_title("original", fontsize=7)
+        a_seen.imshow(it["seen"], cmap="gray", vmin=0, vmax=255)
+        a_seen.set_title("from ASCII", fontsize=7)
+        lines = it["art"].split("\n")
+        a_art.text(0, 1, it["art"], family="monospace", fontsize=max(2.5, min(7.0, 95 / max(len(lines), 1))),
+                   va="top", ha="left", transform=a_art.transAxes, linespacing=1.0)
+        a_img.text(0, -0.08, it["caption"], fontsize=7, transform=a_img.transAxes, va="top")
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+    return True

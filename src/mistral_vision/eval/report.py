@@ -1,0 +1,75 @@
+"""The run report: ``runs/<name>/report.md`` with training curves, metrics per evaluated
+split, confusion matrices, per-class tables and the misclassified gallery.
+Not for: computing anything new beyond the curves figure.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import UserError
+from ..io import read_jsonl_tolerant, write_text
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None or x != x else f"{100 * x:.2f}%"
+
+
+def write_report(run_dir: str | Path, notes: list[str] | None = None) -> Path:
+    from ..config import to_dict
+    from ..infer.predict import load_run_config
+    from .evaluate import load_metrics
+    from .plots import plot_curves
+
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    summary_path = run_dir / "train_summary.json"
+    if not summary_path.is_file():
+        raise UserError(f"{run_dir}: no trained model (train_summary.json missing); train first")
+    summary = json.loads(summary_path.read_text())
+    metrics_log = read_jsonl_tolerant(run_dir / "metrics.jsonl")
+    has_curves = plot_curves(metrics_log, run_dir / "curves.png", f"{cfg.name}: training")
+    rates = sorted(r["images_per_s"] for r in metrics_log if "images_per_s" in r)
+    toks = sorted(r["tokens_per_s"] for r in metrics_log if "tokens_per_s" in r)
+    c = to_dict(cfg)
+    a, mdl = cfg.ascii, cfg.model
+    L = [f"# Report: {cfg.name}", "",
+         f"Dataset **{cfg.data.dataset}**, ASCII {a.width}x{a.height} (crop {a.crop}, ramp `{a.ramp!r}`), "
+         f"prompt template `{cfg.prompt.template}`, backbone **{mdl.backbone}**"
+         + (f" ({mdl.num_layers} layers, hidden {mdl.hidden_size}, {mdl.num_heads} heads / {mdl.num_kv_heads} KV heads)"
+            if not mdl.backbone.startswith(("hf:",)) and mdl.backbone.endswith("tiny") else "")
+         + f", {summary['params']:,} parameters ({summary['trainable_params']:,} trained).", "",
+         "## Training", "",
+         f"{summary['steps']} steps = {summary['epochs']} epochs over {summary['train_samples']:,} images "
+         f"in {summary['wall_s'] / 60:.1f} min on {summary['processes']} process(es)"
+         + (f"; median {rates[len(rates) // 2]:.0f} images/s, {toks[len(toks) // 2]:.0f} tokens/s." if rates else "."),
+         ""]
+    if has_curves:
+        L += ["![training curves](curves.png)", ""]
+    evals = load_metrics(run_dir)
+    if evals:
+        L += ["## Results", "", "| split | n | accuracy | 95% CI | majority baseline | macro F1 | mean NLL | unparseable |",
+              "|---|---|---|---|---|---|---|---|"]
+        for name, m in evals.items():
+            lo, hi = m["accuracy_ci95"]
+            L.append(f"| {name} | {m['n']} | **{_pct(m['accuracy'])}** | {_pct(lo)} - {_pct(hi)} | "
+                     f"{_pct(m['majority_baseline'])} ({m['majority_class']}) | {m['macro_f1']:.4f} | "
+                     f"{m['mean_nll'] if m['mean_nll'] is None else round(m['mean_nll'], 4)} | {m['unknown']} |")
+        L.append("")
+    for name, m in evals.items():
+        L += [f"### {name}", "", f"![confusion matrix](eval/{name}/confusion.png)", "",
+              "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        L += [f"| {p['label']} | {p['precision']:.4f} | {p['recall']:.4f} | {p['f1']:.4f} | {p['support']} |"
+              for p in m["per_class"]]
+        L += ["", "Top confusions: " + (", ".join(f"{t['true']} -> {t['pred']} ({t['count']})"
+                                                 for t in m["top_confusions"][:5]) or "none"), ""]
+        if m.get("gallery"):
+            L += [f"![misclassified](eval/{name}/misclassified.png)", ""]
+        for ex in m.get("gallery_examples", [])[:2]:
+            L += [f"`{ex['index']}` as the model read it:", "", "```", ex["art"], "```", ""]
+    for note in notes or []:
+        L += [f"> Note: {note}", ""]
+    L += ["## Configuration", "", "```json", json.dumps(c, indent=1), "```", ""]
+    path = run_dir / "report.md"
+    write_text(path, "\n".join(L))
+    return path

@@ -1,0 +1,1 @@
+"""Inference: label scoring and batched, resumable prediction."""

@@ -1,0 +1,76 @@
+"""Label scoring: the log-likelihood of every class label's continuation given a prompt.
+
+Instead of free generation (which can answer something that is no class), every class is
+scored and the best one wins, so each prediction is a valid class with a probability
+(softmax over the classes' sequence log-likelihoods). The prompt is run once with a KV
+cache, the cache is repeated for the K labels, and only the label tokens are run again.
+Not for: choosing which images to score (``predict.py``).
+"""
+from __future__ import annotations
+
+import torch
+
+
+def pad_left(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, attention_mask), left-padded to the longest sequence."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        if s:
+            ids[i, width - len(s):] = torch.tensor(s, dtype=torch.long)
+            mask[i, width - len(s):] = 1
+    return ids, mask
+
+
+def positions(mask: torch.Tensor) -> torch.Tensor:
+    return (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+class LabelScorer:
+    """Scores K fixed label continuations (token id lists, answer + EOS) after prompts."""
+
+    def __init__(self, model, label_ids: list[list[int]], pad_id: int):
+        self.model = model
+        self.pad_id = pad_id
+        self.k = len(label_ids)
+        self.first = torch.tensor([ids[0] for ids in label_ids])
+        longest = max(len(ids) for ids in label_ids)
+        # Tokens fed in the second pass (all but the last) and the tokens they predict.
+        self.rest_in = torch.full((self.k, max(longest - 1, 0)), pad_id, dtype=torch.long)
+        self.rest_out = torch.full((self.k, max(longest - 1, 0)), -1, dtype=torch.long)
+        for j, ids in enumerate(label_ids):
+            self.rest_in[j, :len(ids) - 1] = torch.tensor(ids[:-1])
+            self.rest_out[j, :len(ids) - 1] = torch.tensor(ids[1:])
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    @torch.inference_mode()
+    def score(self, prompts: list[list[int]]) -> torch.Tensor:
+        """(B, K) float32 log-likelihoods of each label after each prompt."""
+        dev = self.device
+        ids, mask = pad_left(prompts, self.pad_id)
+        ids, mask = ids.to(dev), mask.to(dev)
+        need_cache = self.rest_in.shape[1] > 0
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions(mask),
+                         use_cache=need_cache, logits_to_keep=1)
+        first_lp = torch.log_softmax(out.logits[:, -1].float(), -1)          # (B, V)
+        scores = first_lp[:, self.first.to(dev)]                              # (B, K)
+        if not need_cache:
+            return scores.cpu()
+        b, t = ids.shape[0], self.rest_in.shape[1]
+        cache = out.past_key_values
+        cache.batch_repeat_interleave(self.k)
+        rest_in = self.rest_in.to(dev).repeat(b, 1)                           # (B*K, T)
+        full_mask = torch.cat([mask.repeat_interleave(self.k, 0),
+                               torch.ones((b * self.k, t), dtype=mask.dtype, device=dev)], 1)
+        pos = mask.sum(-1, keepdim=True).repeat_interleave(self.k, 0) + torch.arange(t, device=dev)
+        out2 = self.model(input_ids=rest_in, attention_mask=full_mask, position_ids=pos,
+                          past_key_values=cache, use_cache=False)
+        lp = torch.log_softmax(out2.logits.float(), -1)                      # (B*K, T, V)
+        target = self.rest_out.to(dev).repeat(b, 1)
+        picked = lp.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        rest = (picked * (target >= 0)).sum(-1).view(b, self.k)
+        return (scores + rest).cpu()

@@ -1,0 +1,1 @@
+"""Backbones (Mistral / LLaMA families) and tokenizers."""

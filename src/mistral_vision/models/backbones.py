@@ -1,0 +1,206 @@
+"""Backbone registry: tiny random-init presets and pretrained checkpoints, by id.
+
+Each entry names its family (``mistral`` or ``llama``); family quirks - the pad token and
+the fallback chat template for base checkpoints that ship none - live in ``FAMILIES``.
+``hf:<path or hub id>`` loads any Hugging Face causal-LM checkpoint. Models are always
+transformers classes (MistralForCausalLM, LlamaForCausalLM, AutoModelForCausalLM); LoRA
+comes from PEFT. Not for: training or scoring.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UserError, one_of
+
+# Mistral-7B-v0.1 style: <s>[INST] user [/INST]answer</s> (a system prompt is prefixed to the user turn).
+MISTRAL_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% set ns = namespace(sys='') %}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{% set ns.sys = message['content'] + '\n\n' %}"
+    "{% elif message['role'] == 'user' %}{{ '[INST] ' + ns.sys + message['content'] + ' [/INST]' }}{% set ns.sys = '' %}"
+    "{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token }}"
+    "{% endif %}{% endfor %}"
+)
+# Llama-2 chat style: <s>[INST] <<SYS>>\nsys\n<</SYS>>\n\nuser [/INST] answer </s>
+LLAMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% set ns = namespace(sys='') %}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{% set ns.sys = '<<SYS>>\n' + message['content'] + '\n<</SYS>>\n\n' %}"
+    "{% elif message['role'] == 'user' %}{{ '[INST] ' + ns.sys + message['content'] + ' [/INST]' }}{% set ns.sys = '' %}"
+    "{% elif message['role'] == 'assistant' %}{{ ' ' + message['content'] + ' ' + eos_token }}"
+    "{% endif %}{% endfor %}"
+)
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    chat_template: str     # used when a checkpoint's tokenizer has none (base models)
+
+    def model_classes(self):
+        import transformers
+
+        if self.name == "mistral":
+            return transformers.MistralConfig, transformers.MistralForCausalLM
+        return transformers.LlamaConfig, transformers.LlamaForCausalLM
+
+    def fix_tokenizer(self, tok):
+        """Both families ship without a pad token; pad with <unk> (never trained on) or EOS."""
+        if tok.pad_token is None:
+            tok.pad_token = tok.unk_token if tok.unk_token is not None else tok.eos_token
+        if not getattr(tok, "chat_template", None):
+            tok.chat_template = self.chat_template
+        tok.padding_side = "left"
+        return tok
+
+
+FAMILIES = {"mistral": Family("mistral", MISTRAL_CHAT_TEMPLATE),
+            "llama": Family("llama", LLAMA_CHAT_TEMPLATE)}
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    id: str
+    family: str
+    checkpoint: str | None     # hub id or local path; None = tiny random init
+    description: str
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.checkpoint is None
+
+
+BACKBONES: dict[str, BackboneSpec] = {b.id: b for b in [
+    BackboneSpec("mistral-tiny", "mistral", None,
+                 "random-init Mistral architecture (GQA + sliding-window attention), char tokenizer"),
+    BackboneSpec("llama-tiny", "llama", None, "random-init LLaMA architecture (GQA), char tokenizer"),
+    BackboneSpec("mistral-7b", "mistral", "mistralai/Mistral-7B-v0.1", "Mistral-7B base, LoRA"),
+    BackboneSpec("mistral-7b-instruct", "mistral", "mistralai/Mistral-7B-Instruct-v0.2", "Mistral-7B instruct, LoRA"),
+    BackboneSpec("llama-2-7b", "llama", "meta-llama/Llama-2-7b-hf", "LLaMA-2-7B base, LoRA"),
+    BackboneSpec("vicuna-7b", "llama", "lmsys/vicuna-7b-v1.5", "Vicuna-7B v1.5 (LLaVA-1.5's LLM), LoRA"),
+]}
+
+
+def get_backbone(backbone: str) -> BackboneSpec:
+    if backbone.startswith("hf:"):
+        ckpt = backbone[3:]
+        if not ckpt:
+            raise UserError("backbone 'hf:' needs a checkpoint, e.g. hf:mistralai/Mistral-7B-v0.1 or hf:/path/to/model")
+        return BackboneSpec(backbone, _detect_family(ckpt), ckpt, "Hugging Face checkpoint")
+    if backbone not in BACKBONES:
+        raise one_of("backbone", backbone, list(BACKBONES) + ["hf:<path or hub id>"])
+    return BACKBONES[backbone]
+
+
+def _detect_family(ckpt: str) -> str:
+    """Family from a local checkpoint's config.json; hub ids default to their name, else llama."""
+    cfg = Path(ckpt) / "config.json"
+    if cfg.is_file():
+        model_type = json.loads(cfg.read_text()).get("model_type", "")
+    else:
+        model_type = "mistral" if "mistral" in ckpt.lower() else "llama"
+    return "mistral" if model_type == "mistral" else "llama"
+
+
+def tiny_config(spec: BackboneSpec, mcfg, tokenizer):
+    """transformers config of a tiny preset, keeping the family's real architecture."""
+    config_cls, _ = FAMILIES[spec.family].model_classes()
+    kw = dict(vocab_size=len(tokenizer), hidden_size=mcfg.hidden_size, intermediate_size=mcfg.intermediate_size,
+              num_hidden_layers=mcfg.num_layers, num_attention_heads=mcfg.num_heads,
+              num_key_value_heads=mcfg.num_kv_heads, max_position_embeddings=mcfg.max_position_embeddings,
+              attention_dropout=mcfg.dropout, pad_token_id=tokenizer.pad_token_id,
+              bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+              tie_word_embeddings=True)
+    if spec.family == "mistral":
+        kw["sliding_window"] = mcfg.sliding_window
+    return config_cls(**kw)
+
+
+def _dtype(name: str):
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def load_tokenizer(spec: BackboneSpec):
+    if spec.is_tiny:
+        from .tokenizer import build_char_tokenizer
+
+        return build_char_tokenizer()
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(spec.checkpoint)
+    except OSError as e:
+        raise UserError(f"cannot load the tokenizer of {spec.checkpoint!r}: {str(e).splitlines()[0]}") from None
+    return FAMILIES[spec.family].fix_tokenizer(tok)
+
+
+def build_model(spec: BackboneSpec, mcfg, tokenizer):
+    """A fresh trainable model: tiny random init, or a checkpoint (+ LoRA when enabled)."""
+    import torch
+
+    if spec.is_tiny:
+        _, model_cls = FAMILIES[spec.family].model_classes()
+        config = tiny_config(spec, mcfg, tokenizer)
+        config._attn_implementation = mcfg.attn_implementation
+        model = model_cls(config).to(_dtype(mcfg.dtype))
+    else:
+        from transformers import AutoModelForCausalLM
+
+        try:
+            model = AutoModelForCausalLM.from_pretrained(spec.checkpoint, dtype=_dtype(mcfg.dtype),
+                                                         attn_implementation=mcfg.attn_implementation)
+        except OSError as e:
+            raise UserError(f"cannot load checkpoint {spec.checkpoint!r}: {str(e).splitlines()[0]}") from None
+        if len(tokenizer) > model.get_input_embeddings().num_embeddings:
+            model.resize_token_embeddings(len(tokenizer))
+    if mcfg.lora.enabled:
+        from peft import LoraConfig as PeftLoraConfig, get_peft_model
+
+        model = get_peft_model(model, PeftLoraConfig(
+            r=mcfg.lora.r, lora_alpha=mcfg.lora.alpha, lora_dropout=mcfg.lora.dropout,
+            target_modules=list(mcfg.lora.target_modules), task_type="CAUSAL_LM"))
+    del torch
+    return model
+
+
+def save_model(model, tokenizer, out_dir: str | Path, spec: BackboneSpec) -> None:
+    """Save weights (full model, or the LoRA adapter only) + tokenizer + how to rebuild."""
+    from ..io import atomic_dir, write_json
+
+    with atomic_dir(out_dir) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        write_json(tmp / "backbone.json", {"backbone": spec.id, "family": spec.family,
+                                           "checkpoint": spec.checkpoint,
+                                           "lora": hasattr(model, "peft_config")})
+
+
+def load_trained(model_dir: str | Path, dtype: str = "float32"):
+    """Reload a model saved by :func:`save_model` -> (model, tokenizer, spec)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model_dir = Path(model_dir)
+    meta_path = model_dir / "backbone.json"
+    if not meta_path.is_file():
+        raise UserError(f"{model_dir}: no trained model here (backbone.json missing); train first")
+    meta = json.loads(meta_path.read_text())
+    spec = get_backbone(meta["backbone"])
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    tok.padding_side = "left"
+    if meta["lora"]:
+        from peft import PeftModel
+
+        base = AutoModelForCausalLM.from_pretrained(spec.checkpoint, dtype=_dtype(dtype)) if not spec.is_tiny else None
+        if base is None:
+            raise UserError(f"{model_dir}: LoRA on a tiny preset is not reloadable; train tiny presets without LoRA")
+        if len(tok) > base.get_input_embeddings().num_embeddings:
+            base.resize_token_embeddings(len(tok))
+        model = PeftModel.from_pretrained(base, model_dir)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=_dtype(dtype))
+    model.eval()
+    return model, tok, spec

@@ -1,0 +1,86 @@
+"""Whole jobs built from library calls: ``prepare`` (dataset -> chat JSONL splits) and
+``run`` (prepare -> train -> predict -> evaluate -> report into ``runs/<name>/``).
+Every stage is resumable, so rerunning a killed ``run`` continues where it stopped.
+Not for: the stages' internals.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import UserError
+
+
+def prepare(dataset: str, out: str | Path, data_dir=None, offline: bool = False, width: int = 14, height: int = 14,
+            ramp: str | None = None, invert: bool = False, crop: int = 0, template: str = "plain",
+            system: str | None = None, valid_size: int = 5000, split_seed: int = 0,
+            limits: dict | None = None, log=print) -> dict[str, int]:
+    """Write ``train/valid/test.jsonl`` chat files; returns sample counts per written split."""
+    from .ascii.render import DEFAULT_RAMP, render_ascii
+    from .data.datasets import load_split
+    from .io import write_jsonl
+    from .prompts import PromptFormat
+
+    fmt = PromptFormat(template, system)
+    ramp = ramp or DEFAULT_RAMP
+    counts = {}
+    for split in ("train", "valid", "test"):
+        try:
+            data = load_split(dataset, split, data_dir, offline, valid_size, split_seed)
+        except UserError as e:
+            if split != "test":
+                raise
+            log(f"note: test split not written: {e}")
+            continue
+        data = data.subset((limits or {}).get(split))
+        arts = render_ascii(data.images, width, height, ramp, invert, crop)
+        samples = ({"messages": fmt.messages(art, data.label_names, dataset, width, height, data.label_names[y])}
+                   for art, y in zip(arts, data.labels.tolist()))
+        counts[split] = write_jsonl(Path(out) / f"{split}.jsonl", samples)
+    return counts
+
+
+def run(config_path: str | Path | None, overrides: list[str] | None = None, progress: bool = True,
+        log=print) -> Path:
+    """Run a config end to end; returns the report path."""
+    import json
+
+    from .config import load_config
+    from .eval.evaluate import evaluate
+    from .eval.report import write_report
+    from .train.loop import train
+
+    cfg = load_config(config_path, overrides)
+    run_dir = cfg.run_dir
+    d, a = cfg.data, cfg.ascii
+    log(f"[1/4] prepare: {d.dataset} -> {run_dir / 'data'}")
+    counts = prepare(d.dataset, run_dir / "data", d.data_dir, d.offline, a.width, a.height, a.ramp, a.invert, a.crop,
+                     cfg.prompt.template, cfg.prompt.system, d.valid_size, d.split_seed,
+                     {"train": d.train_limit, "valid": d.valid_limit, "test": d.test_limit}, log)
+    log("      " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
+    resume = (run_dir / "config.json").is_file()
+    log(f"[2/4] train: {cfg.model.backbone}" + (" (resuming)" if resume else ""))
+    summary = train(cfg, resume=resume, progress=progress)
+    log(f"      {summary['steps']} steps in {summary['wall_s'] / 60:.1f} min")
+    notes = []
+    for split in cfg.eval.splits:
+        limit = {"train": d.train_limit, "valid": d.valid_limit, "test": d.test_limit}[split]
+        log(f"[3/4] evaluate: {split}")
+        try:
+            m = evaluate(run_dir, d.dataset, split, d.data_dir, d.offline, limit, progress)
+        except UserError as e:
+            if split != "test":
+                raise
+            notes.append(f"test split not evaluated: {e}")
+            log(f"      skipped: {e}")
+            continue
+        log(f"      accuracy {m['accuracy']:.4f} on {m['n']} images (majority baseline {m['majority_baseline']:.4f})")
+    path = write_report(run_dir, notes)
+    log(f"[4/4] report: {path}")
+    log(json.dumps({s: round(m["accuracy"], 4) for s, m in _evals(run_dir).items()}))
+    return path
+
+
+def _evals(run_dir):
+    from .eval.evaluate import load_metrics
+
+    return load_metrics(run_dir)

@@ -1,0 +1,1 @@
+"""Local training: batches with answer-only labels, the accelerate loop, checkpoints."""

@@ -1,0 +1,78 @@
+"""Where training examples come from: a registered dataset (rendered fresh each epoch, with
+optional augmentation) or a chat JSONL file (fixed). Not for: batching or the loop.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import UserError
+from .batches import IGNORE, example, shift_images
+
+
+class DatasetSource:
+    """Training split of a dataset, rendered to ASCII prompts; re-rendered per epoch if augmented."""
+
+    def __init__(self, cfg, tokenizer):
+        from ..data.datasets import load_split
+        from ..task import AsciiTask
+
+        d = cfg.data
+        data = load_split(d.dataset, "train", d.data_dir, d.offline, d.valid_size, d.split_seed).subset(d.train_limit)
+        self.images, self.labels = data.images, data.labels
+        self.task = AsciiTask.from_config(cfg, tokenizer, data.label_names)
+        self.shift, self.seed = cfg.train.augment_shift, cfg.train.seed
+        self._fixed = None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def epoch_examples(self, epoch: int) -> list:
+        if self.shift == 0 and self._fixed is not None:
+            return self._fixed
+        images = shift_images(self.images, self.shift, np.random.default_rng([self.seed, epoch, 1]))
+        prompts = self.task.encode_prompts(images)
+        out = [example(p, self.task.label_ids[y]) for p, y in zip(prompts, self.labels.tolist())]
+        if self.shift == 0:
+            self._fixed = out
+        return out
+
+
+class ChatFileSource:
+    """A chat JSONL (Mistral fine-tuning format): loss on the last assistant message."""
+
+    task = None
+
+    def __init__(self, path: str, tokenizer):
+        from ..chatfile import load_chat_file
+
+        self.examples = []
+        for i, sample in enumerate(load_chat_file(path), 1):
+            msgs = sample["messages"]
+            prompt = tokenizer.apply_chat_template(msgs[:-1], tokenize=False, add_generation_prompt=True)
+            full = tokenizer.apply_chat_template(msgs, tokenize=False)
+            if not full.startswith(prompt):
+                raise UserError(f"{path}: line {i}: the chat template does not extend the prompt with the answer")
+            p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            f_ids = tokenizer(full, add_special_tokens=False)["input_ids"]
+            if f_ids[:len(p_ids)] != p_ids:
+                raise UserError(f"{path}: line {i}: tokenizing the answer changes the prompt's tokens")
+            ids, labels = example(p_ids, f_ids[len(p_ids):])
+            if all(t == IGNORE for t in labels):
+                raise UserError(f"{path}: line {i}: empty answer")
+            if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids:
+                from ..models.tokenizer import check_no_unknown
+
+                check_no_unknown(tokenizer, ids, full, f"{path}: line {i}")
+            self.examples.append((ids, labels))
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def epoch_examples(self, epoch: int) -> list:
+        return self.examples
+
+
+def training_source(cfg, tokenizer):
+    if cfg.train.train_file:
+        return ChatFileSource(cfg.train.train_file, tokenizer)
+    return DatasetSource(cfg, tokenizer)
