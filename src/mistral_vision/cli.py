@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", type=int, default=0, help="pixels cut from each border first")
     p.add_argument("--invert", action="store_true")
     p.add_argument("--template", default="classify", help="prompt template id or literal with {art}")
+    p.add_argument("--valid-size", type=int, default=5000, help="images carved from train for validation")
+    p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--out", required=True)
 
     p = sub.add_parser("validate", help="check a chat JSONL against Mistral's fine-tuning format")
@@ -74,7 +76,7 @@ def _cmd(args) -> int:
 
         w, h = args.width or args.ascii_size, args.height or args.ascii_size
         counts = prepare(args.dataset, args.out, args.data_dir, args.offline, w, h, args.ramp, args.invert,
-                         args.crop, args.template)
+                         args.crop, args.template, valid_size=args.valid_size, split_seed=args.split_seed)
         for split, n in counts.items():
             print(f"{args.out}/{split}.jsonl: {n} samples")
     elif c == "validate":

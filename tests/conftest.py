@@ -1,0 +1,72 @@
+"""Shared fixtures: synthetic IDX datasets written by the tests, tiny configs, no network.
+
+The synthetic images are learnable on purpose: class c is a bright horizontal bar whose row
+depends on c, plus noise, so a tiny model trained for a few seconds beats chance clearly.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mistral_vision.data.idx import write_idx
+
+
+def synthetic_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    images = (rng.random((n, 28, 28)) < 0.03).astype(np.uint8) * 90
+    for i, c in enumerate(labels):
+        row = 5 + 2 * int(c)
+        images[i, row:row + 2, 6:22] = 255
+    return images, labels
+
+
+def write_dataset(root, name: str, n_train: int = 600, n_test: int = 200, gz: bool = True) -> None:
+    folder = root / name
+    ext = ".gz" if gz else ""
+    x, y = synthetic_images(n_train, 1)
+    write_idx(folder / f"train-images-idx3-ubyte{ext}", x)
+    write_idx(folder / f"train-labels-idx1-ubyte{ext}", y)
+    if n_test:
+        x, y = synthetic_images(n_test, 2)
+        write_idx(folder / f"t10k-images-idx3-ubyte{ext}", x)
+        write_idx(folder / f"t10k-labels-idx1-ubyte{ext}", y)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """No test reads the user's cache or the real data unless it asks, and none downloads."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("MISTRAL_VISION_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    root = tmp_path / "data"
+    write_dataset(root, "mnist")
+    write_dataset(root, "fashion-mnist", gz=False)
+    return root
+
+
+def tiny_overrides(data_dir, name="t", **extra) -> list[str]:
+    base = {
+        "name": name, "data.data_dir": str(data_dir), "data.offline": "true", "data.valid_size": 100,
+        "ascii.width": 10, "ascii.height": 10, "ascii.crop": 4,
+        "model.hidden_size": 32, "model.num_layers": 2, "model.num_heads": 4, "model.num_kv_heads": 2,
+        "model.intermediate_size": 64, "model.sliding_window": 16,
+        "train.epochs": 1, "train.batch_size": 16, "train.lr": 0.005, "train.warmup_steps": 5,
+        "train.log_every": 5, "train.eval_every": 0, "train.save_every": 1000, "eval.batch_size": 64,
+        "eval.misclassified": 4,
+    }
+    base.update(extra)
+    return [f"{k}={v}" for k, v in base.items()]
+
+
+@pytest.fixture
+def tiny_config(data_dir):
+    from mistral_vision.config import load_config
+
+    def make(**extra):
+        return load_config(None, tiny_overrides(data_dir, **extra))
+    return make

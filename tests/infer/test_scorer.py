@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+import torch
+
+from mistral_vision.config import ModelConfig
+from mistral_vision.infer.scorer import LabelScorer
+from mistral_vision.models.backbones import build_model, get_backbone, load_tokenizer
+
+FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+
+def reference_loglik(model, prompt, label):
+    """Log-likelihood of ``label`` after ``prompt`` from one plain, unpadded forward pass."""
+    ids = torch.tensor([prompt + label])
+    with torch.no_grad():
+        lp = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)
+    return sum(lp[len(prompt) - 1 + j, t].item() for j, t in enumerate(label))
+
+
+@pytest.mark.parametrize("bid", ["mistral-tiny", "llama-tiny"])
+def test_scores_equal_full_forward_log_likelihood(bid):
+    torch.manual_seed(0)
+    spec = get_backbone(bid)
+    tok = load_tokenizer(spec)
+    # sliding window shorter than the prompts, so the cached path must respect it too
+    model = build_model(spec, ModelConfig(backbone=bid, hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2,
+                                          intermediate_size=64, sliding_window=12), tok).eval()
+    labels = [tok(name + "</s>", add_special_tokens=False)["input_ids"] for name in FASHION]
+    rng = np.random.default_rng(0)
+    prompts = [rng.integers(5, 90, int(n)).tolist() for n in (9, 20, 14)]    # ragged: left padding
+    scores = LabelScorer(model, labels, tok.pad_token_id).score(prompts)
+    assert scores.shape == (3, 10)
+    for i, p in enumerate(prompts):
+        for k, lab in enumerate(labels):
+            assert scores[i, k].item() == pytest.approx(reference_loglik(model, p, lab), abs=2e-4)
+
+
+def test_single_token_labels_need_no_second_pass():
+    torch.manual_seed(0)
+    spec = get_backbone("mistral-tiny")
+    tok = load_tokenizer(spec)
+    model = build_model(spec, ModelConfig(hidden_size=32, num_layers=1, num_heads=4, num_kv_heads=2,
+                                          intermediate_size=64), tok).eval()
+    labels = [[tok.convert_tokens_to_ids(str(d))] for d in range(10)]
+    s = LabelScorer(model, labels, tok.pad_token_id).score([[5, 6, 7]])
+    assert s[0, 3].item() == pytest.approx(reference_loglik(model, [5, 6, 7], labels[3]), abs=1e-5)

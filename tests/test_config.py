@@ -1,0 +1,53 @@
+from pathlib import Path
+
+import pytest
+
+from mistral_vision.config import load_config, to_dict
+from mistral_vision.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
+
+
+def test_there_are_configs():
+    names = {p.name for p in CONFIGS}
+    assert {"demo.yaml", "mnist-ascii-cpu.yaml", "fashion-ascii-cpu.yaml"} <= names
+    assert any("gpu" in p.parts for p in CONFIGS)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_shipped_config_loads_and_says_how_to_run_it(path):
+    cfg = load_config(path)
+    first = path.read_text().splitlines()[0]
+    assert first.startswith("# Run: ") and ("mistral-vision " in first or "mistral_vision.cli " in first)
+    assert cfg.name
+
+
+def test_overrides_and_types():
+    cfg = load_config(None, ["train.epochs=2.5", "ascii.width=20", "model.lora.r=8", "eval.splits=[valid]"])
+    assert cfg.train.epochs == 2.5 and cfg.ascii.width == 20 and cfg.model.lora.r == 8
+    assert cfg.eval.splits == ("valid",)
+    assert to_dict(cfg)["eval"]["splits"] == ["valid"]
+
+
+@pytest.mark.parametrize("override,msg", [
+    ("train.epoch=2", "unknown config key 'train.epoch'; known keys in train: .*epochs"),
+    ("bogus=1", "unknown config key 'bogus'"),
+    ("train.batch_size=big", "config train.batch_size: expected an integer"),
+    ("model.backbone=gpt2", "unknown backbone 'gpt2'"),
+    ("data.dataset=cifar", "unknown dataset 'cifar'"),
+    ("model.lora.enabled=true", "tiny presets train all their weights"),
+    ("prompt.template=nope", "unknown prompt template"),
+    ("ascii.ramp=abc", "must start with a space"),
+    ("model.num_heads=3", "divisible"),
+])
+def test_bad_configs(override, msg):
+    with pytest.raises(UserError, match=msg):
+        load_config(None, [override])
+
+
+def test_bad_yaml_names_the_line(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("name: x\ntrain:\n  epochs: [1\n")
+    with pytest.raises(UserError, match="c.yaml: line"):
+        load_config(p)

@@ -1,0 +1,82 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from mistral_vision.config import load_config
+from mistral_vision.errors import UserError
+from mistral_vision.infer.predict import predict
+from mistral_vision.io import read_jsonl_tolerant
+from mistral_vision.train.loop import train
+from tests.conftest import tiny_overrides
+
+
+def test_training_learns_and_writes_the_run(tiny_config, data_dir):
+    cfg = tiny_config(name="learn", **{"train.epochs": 6, "train.eval_every": 20, "train.eval_samples": 100})
+    s = train(cfg, progress=False)
+    run = cfg.run_dir
+    assert (run / "config.yaml").is_file() and (run / "config.json").is_file()
+    assert (run / "model" / "tokenizer.json").is_file() and (run / "model" / "backbone.json").is_file()
+    log = read_jsonl_tolerant(run / "metrics.jsonl")
+    losses = [r["loss"] for r in log if "loss" in r]
+    assert losses[-1] < 0.5 * losses[0]
+    assert any("valid_accuracy" in r for r in log)
+    assert s["steps"] == 6 * (500 // 16)
+    r = predict(run, "mnist", "valid", data_dir=str(data_dir), progress=False)
+    recs = read_jsonl_tolerant(r.path)
+    acc = sum(x["pred"] == x["label"] for x in recs) / len(recs)
+    assert acc > 0.5, acc                    # chance is 0.1
+
+
+def test_existing_run_needs_resume(tiny_config):
+    cfg = tiny_config(name="again")
+    train(cfg, progress=False)
+    with pytest.raises(UserError, match="already holds a training run; pass --resume"):
+        train(cfg, progress=False)
+
+
+def test_resume_with_changed_settings_is_refused(tiny_config):
+    cfg = tiny_config(name="inc")
+    train(cfg, progress=False)
+    changed = tiny_config(name="inc", **{"model.hidden_size": 64})
+    with pytest.raises(UserError, match="trained with model.hidden_size=32 but the config now says 64"):
+        train(changed, resume=True, progress=False)
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_matches_uninterrupted(data_dir, tmp_path):
+    extra = {"train.epochs": 3, "train.save_every": 10, "train.log_every": 1}
+    train(load_config(None, tiny_overrides(data_dir, name="ref", **extra)), progress=False)
+    over = tiny_overrides(data_dir, name="killed", **extra)
+
+    cfg_yaml = tmp_path / "killed.yaml"
+    cfg_yaml.write_text("name: killed\n")
+    cmd = [sys.executable, "-m", "mistral_vision.cli", "train", str(cfg_yaml)] + sum((["--set", o] for o in over), [])
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckdir = tmp_path / "runs" / "killed" / "checkpoints"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        done = [p for p in ckdir.glob("step-*") if (p / "state.json").exists()] if ckdir.exists() else []
+        if any(int(p.name.split("-")[1]) >= 40 for p in done):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "runs" / "killed" / "model").exists(), "killed too late to test resume"
+    resumed = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a = load_file(tmp_path / "runs" / "ref" / "model" / "model.safetensors")
+    b = load_file(tmp_path / "runs" / "killed" / "model" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+    steps = [r["step"] for r in read_jsonl_tolerant(tmp_path / "runs" / "killed" / "metrics.jsonl") if "loss" in r]
+    assert steps == sorted(set(steps)) and steps[-1] == json.loads(
+        (tmp_path / "runs" / "killed" / "train_summary.json").read_text())["steps"]
