@@ -69,8 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _quiet_libraries() -> None:
+    """Our own progress bars and log lines say what is happening; silence the libraries' ones."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
 def _cmd(args) -> int:
     c = args.command
+    if c in ("train", "predict", "evaluate", "run"):
+        _quiet_libraries()
     if c == "prepare":
         from .pipeline import prepare
 
@@ -110,6 +120,11 @@ def _cmd(args) -> int:
                     args.out, args.batch_size)
         rate = f", {r.images_per_s:.0f} images/s" if r.new else ""
         print(f"{r.path}: {r.n} predictions ({r.new} new{rate})")
+        if r.n <= 10:   # a handful of images: show the answers too
+            from .io import read_jsonl_tolerant
+
+            for rec in read_jsonl_tolerant(r.path):
+                print(f"  {rec.get('source', rec['index'])}: {rec['pred_name']} (p={rec['prob']:.3f})")
     elif c == "evaluate":
         from .eval.evaluate import evaluate
 

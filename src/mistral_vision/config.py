@@ -93,6 +93,7 @@ class TrainConfig:
     eval_samples: int = 1000          # validation images scored at each check (curve, not the result)
     threads: int | None = None        # torch intra-op threads on CPU (None: all cores)
     mixed_precision: str = "no"       # accelerate: no | bf16 | fp16 (GPU)
+    gradient_checkpointing: bool = False  # trade compute for memory (7B checkpoints, long ASCII)
     train_file: str | None = None     # train on a chat JSONL instead of the dataset
 
 

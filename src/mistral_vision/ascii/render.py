@@ -126,8 +126,11 @@ def ascii_to_image(art: str, ramp: str = DEFAULT_RAMP, width: int | None = None)
     lut[np.frombuffer(ramp.encode("ascii"), dtype=np.uint8)] = np.arange(len(ramp))
     out = np.zeros((len(lines), w), dtype=np.int64)
     for r, line in enumerate(lines):
-        raw = np.frombuffer(line.ljust(w).encode("ascii", errors="replace"), dtype=np.uint8)[:w]
-        levels = lut[np.minimum(raw, 127)]
+        if not line.isascii():
+            col = next(i for i, ch in enumerate(line) if not ch.isascii())
+            raise UserError(f"character {line[col]!r} at line {r + 1}, column {col + 1} is not in the ramp {ramp!r}")
+        raw = np.frombuffer(line.ljust(w).encode("ascii"), dtype=np.uint8)[:w]
+        levels = lut[raw]
         if (levels < 0).any():
             col = int(np.argmax(levels < 0))
             raise UserError(f"character {line[col]!r} at line {r + 1}, column {col + 1} is not in the ramp {ramp!r}")

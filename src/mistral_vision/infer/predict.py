@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,14 +96,14 @@ def predict(run_dir: str | Path, dataset: str | None = None, split: str | None =
         return PredictResult(out, len(done), 0, 0.0)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    model, tok, _ = load_trained(run_dir / "model")
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, tok, _ = load_trained(run_dir / "model", cfg.model.dtype if device == "cuda" else "float32")
     model.to(device)
     task = AsciiTask.from_config(cfg, tok, data.label_names)
     scorer = LabelScorer(model, task.label_ids, tok.pad_token_id)
     bs = batch_size or cfg.eval.batch_size
     t0 = time.time()
-    with JsonlAppender(out) as log, tqdm(total=len(todo), disable=not progress, desc=f"predict {stem}",
+    with JsonlAppender(out) as log, tqdm(total=len(todo), disable=not (progress and sys.stderr.isatty()), desc=f"predict {stem}",
                                          unit="img", mininterval=1.0, dynamic_ncols=True) as bar:
         for start in range(0, len(todo), bs):
             sel = np.asarray(todo[start:start + bs])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -103,12 +104,19 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True) -> dict:
                       cpu=not torch.cuda.is_available())
     if acc.is_main_process:
         dump_config(cfg, run_dir)
+        write_json(run_dir / "environment.json", _environment(acc))
     set_seed(tc.seed)
     spec = get_backbone(cfg.model.backbone)
     tokenizer = load_tokenizer(spec)
     model = build_model(spec, cfg.model, tokenizer)
+    if tc.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(model, "enable_input_require_grads"):
+            model.enable_input_require_grads()     # LoRA: frozen embeddings still need grads to flow
     source = training_source(cfg, tokenizer)
     world, bs = acc.num_processes, tc.batch_size
+    # An epoch is the whole global batches that fit; the few images left over change every
+    # epoch because each epoch reshuffles.
     micro_per_epoch = len(source) // (bs * world)
     if micro_per_epoch < tc.grad_accum:
         raise UserError(f"{len(source)} training samples are fewer than one batch "
@@ -142,8 +150,11 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True) -> dict:
 
     monitor = _validation_monitor(cfg, tokenizer, source) if tc.eval_every else None
     log = JsonlAppender(metrics_path) if acc.is_main_process else None
-    bar = tqdm(total=total, initial=step, disable=not (progress and acc.is_main_process), mininterval=1.0,
+    show = progress and acc.is_main_process
+    tty = show and sys.stderr.isatty()
+    bar = tqdm(total=total, initial=step, disable=not tty, mininterval=1.0,
                desc=f"train {cfg.name}", unit="step", dynamic_ncols=True)
+    last_print = 0.0
     t_start = time.time()
     win_imgs = win_toks = 0
     win_loss, win_n, win_t = 0.0, 0, time.time()
@@ -184,6 +195,10 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True) -> dict:
                                 tok_s=f"{rec['tokens_per_s']:.0f}")
                 if log:
                     log.write([rec])
+                if show and not tty and (time.time() - last_print > 60 or step == total):
+                    last_print = time.time()   # plain lines for logs: one a minute
+                    print(f"step {step}/{total} epoch {rec['epoch']:.2f} loss {rec['loss']:.4f} "
+                          f"{rec['images_per_s']:.0f} img/s {rec['tokens_per_s']:.0f} tok/s", file=sys.stderr, flush=True)
                 win_imgs = win_toks = win_n = 0
                 win_loss, win_t = 0.0, time.time()
             if monitor and (step % tc.eval_every == 0 or step == total):
@@ -213,6 +228,21 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True) -> dict:
         write_json(run_dir / "train_summary.json", summary)
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     return summary
+
+
+def _environment(acc) -> dict:
+    """Versions and hardware, so a number in a report can be traced to what produced it."""
+    import platform
+
+    import accelerate
+    import peft
+    import torch
+    import transformers
+
+    return {"python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "peft": peft.__version__,
+            "accelerate": accelerate.__version__, "device": str(acc.device), "processes": acc.num_processes,
+            "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available()}
 
 
 def _save_checkpoint(acc, model, opt, sched, run_dir: Path, step: int, elapsed: float, keep: int) -> None:

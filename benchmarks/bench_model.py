@@ -1,0 +1,91 @@
+"""Training and inference throughput of the tiny presets on this machine (real data).
+
+For each shipped CPU config shape and each family (mistral-tiny, llama-tiny): training
+images/s and tokens/s (forward + backward + AdamW step, answer-only loss) and label-scored
+inference images/s, on real MNIST / Fashion-MNIST renderings, in one process.
+
+    python benchmarks/bench_model.py [--train-steps 20] [--infer-images 2048]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import ROOT, data_dir, table  # noqa: E402
+
+
+def measure(cfg, train_steps: int, infer_images: int) -> dict:
+    import torch
+
+    from mistral_vision.data.datasets import load_split
+    from mistral_vision.infer.scorer import LabelScorer
+    from mistral_vision.models.backbones import build_model, get_backbone, load_tokenizer
+    from mistral_vision.task import AsciiTask
+    from mistral_vision.train.batches import answer_loss, collate, example
+
+    torch.manual_seed(0)
+    spec = get_backbone(cfg.model.backbone)
+    tok = load_tokenizer(spec)
+    model = build_model(spec, cfg.model, tok)
+    data = load_split(cfg.data.dataset, "valid", data_dir(), True)
+    task = AsciiTask.from_config(cfg, tok, data.label_names)
+    bs = cfg.train.batch_size
+    prompts = task.encode_prompts(data.images[:max(infer_images, bs * 3)])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model.train()
+    exs = [example(p, task.label_ids[y]) for p, y in zip(prompts, data.labels.tolist())]
+
+    def step(i):
+        batch = collate(exs[(i * bs) % (len(exs) - bs):][:bs], tok.pad_token_id)
+        loss, _ = answer_loss(model, batch)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return int(batch["attention_mask"].sum())
+
+    step(0)
+    t, toks = time.perf_counter(), 0
+    for i in range(train_steps):
+        toks += step(i + 1)
+    dt = time.perf_counter() - t
+    train_ips, train_tps = train_steps * bs / dt, toks / dt
+    model.eval()
+    scorer = LabelScorer(model, task.label_ids, tok.pad_token_id)
+    ebs = cfg.eval.batch_size
+    scorer.score(prompts[:ebs])
+    t = time.perf_counter()
+    for i in range(0, infer_images, ebs):
+        scorer.score(prompts[i:i + ebs])
+    infer_ips = infer_images / (time.perf_counter() - t)
+    return {"params": sum(p.numel() for p in model.parameters()), "prompt_tokens": len(prompts[0]),
+            "train_img_s": train_ips, "train_tok_s": train_tps, "infer_img_s": infer_ips}
+
+
+def main(argv=None) -> list[dict]:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--train-steps", type=int, default=20)
+    ap.add_argument("--infer-images", type=int, default=2048)
+    args = ap.parse_args(argv)
+    import torch
+
+    from mistral_vision.config import load_config
+
+    rows, out = [], []
+    for name in ("mnist-ascii-cpu", "fashion-ascii-cpu"):
+        for bb in ("mistral-tiny", "llama-tiny"):
+            cfg = load_config(ROOT / "configs" / f"{name}.yaml", [f"model.backbone={bb}"])
+            r = measure(cfg, args.train_steps, args.infer_images)
+            out.append({"config": name, "backbone": bb, **r})
+            rows.append([name, bb, f"{r['params'] / 1e3:.0f}k", r["prompt_tokens"], f"{r['train_img_s']:.0f}",
+                         f"{r['train_tok_s']:,.0f}", f"{r['infer_img_s']:,.0f}"])
+    print(table(["config shape", "backbone", "params", "tokens/prompt", "train img/s", "train tok/s",
+                 "infer img/s (label-scored)"], rows))
+    print(f"\n{torch.get_num_threads()} torch threads, torch {torch.__version__}; inference target >= 1,000 img/s")
+    return out
+
+
+if __name__ == "__main__":
+    main()
