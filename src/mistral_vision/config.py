@@ -84,8 +84,13 @@ class TrainConfig:
     weight_decay: float = 0.05
     betas: tuple[float, float] = (0.9, 0.98)
     grad_clip: float = 1.0
+    loss_reduction: str = "sequence"  # sequence: mean over samples of the answer's summed token NLL
+                                      # (= -log p(label), what label scoring ranks); token: mean over tokens
     seed: int = 0
-    augment_shift: int = 0            # random translation (pixels) of training images, per epoch
+    augment_shift: int = 0            # random whole-pixel translation of training images, per epoch
+    augment_rotate: float = 0.0       # random rotation, in degrees
+    augment_scale: float = 0.0        # random zoom 1 +- this
+    augment_flip: bool = False        # random left-right mirror (garments yes, digits no)
     save_every: int = 500             # optimizer steps between checkpoints
     keep_checkpoints: int = 2
     log_every: int = 50
@@ -241,6 +246,7 @@ def validate(cfg: RunConfig) -> RunConfig:
               (cfg.model.hidden_size % cfg.model.num_heads == 0, "model.hidden_size must be divisible by model.num_heads"),
               (cfg.model.num_heads % cfg.model.num_kv_heads == 0, "model.num_heads must be divisible by model.num_kv_heads"),
               (cfg.train.mixed_precision in ("no", "bf16", "fp16"), "train.mixed_precision must be no, bf16 or fp16"),
+              (cfg.train.loss_reduction in ("sequence", "token"), "train.loss_reduction must be sequence or token"),
               (cfg.model.dtype in ("float32", "bfloat16", "float16"), "model.dtype must be float32, bfloat16 or float16"),
               (all(s in ("train", "valid", "test") for s in cfg.eval.splits), "eval.splits must be among train, valid, test"),
               (not (cfg.model.lora.enabled and get_backbone(cfg.model.backbone).is_tiny),

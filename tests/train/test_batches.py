@@ -7,7 +7,8 @@ from mistral_vision.models.backbones import (LLAMA_CHAT_TEMPLATE, MISTRAL_CHAT_T
                                              get_backbone, load_tokenizer)
 from mistral_vision.models.tokenizer import TINY_CHAT_TEMPLATE
 from mistral_vision.task import AsciiTask
-from mistral_vision.train.batches import IGNORE, answer_loss, collate, example, shift_images
+from mistral_vision.train.augment import augment_images
+from mistral_vision.train.batches import IGNORE, answer_loss, collate, example
 
 FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 SMALL = dict(hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=64, sliding_window=8)
@@ -50,13 +51,30 @@ def test_answer_loss_matches_hf_loss():
                 position_ids=batch["position_ids"], labels=batch["labels"]).loss
     assert n == sum(len(task.label_ids[y]) for y in [1, 4, 8, 9])
     assert torch.allclose(ours, ref, atol=1e-5)
+    seq, _ = answer_loss(model, batch, "sequence")           # summed per sample, mean over samples
+    assert torch.allclose(seq, ref * n / 4, atol=1e-4)
 
 
-def test_shift_images_translates():
-    img = np.zeros((1, 5, 5), np.uint8)
-    img[0, 2, 2] = 255
+def test_augmentation_moves_mass_but_keeps_it():
+    img = np.zeros((1, 28, 28), np.uint8)
+    img[0, 10:18, 12:16] = 255
+    batch = np.repeat(img, 200, 0)
     rng = np.random.default_rng(0)
-    out = shift_images(np.repeat(img, 50, 0), 1, rng)
-    pos = {tuple(np.argwhere(o)[0]) for o in out}
-    assert pos <= {(r, c) for r in (1, 2, 3) for c in (1, 2, 3)} and len(pos) > 4
-    assert (out.sum((1, 2)) == 255).all()
+    assert augment_images(batch, rng) is batch                      # nothing asked, nothing done
+    out = augment_images(batch, np.random.default_rng(0), shift=2)
+    ys, xs = np.indices((28, 28))
+    cy = (out * ys).sum((1, 2)) / out.sum((1, 2))
+    cx = (out * xs).sum((1, 2)) / out.sum((1, 2))
+    assert set(np.round(cy - 13.5, 6)) == {-2, -1, 0, 1, 2} == set(np.round(cx - 13.5, 6))   # whole pixels
+    assert (out.astype(int).sum((1, 2)) == int(img.astype(int).sum())).all()           # lossless
+    again = augment_images(batch, np.random.default_rng(0), shift=2)
+    assert np.array_equal(out, again)                               # seeded: resumable
+    side = np.zeros((40, 28, 28), np.uint8)
+    side[:, 10:18, 3:7] = 255                                       # off-centre, so a mirror shows
+    flipped = augment_images(side, np.random.default_rng(3), flip=True)
+    mirrored = [np.array_equal(f, side[0, :, ::-1]) for f in flipped]
+    assert all(m or np.array_equal(f, side[0]) for m, f in zip(mirrored, flipped))
+    assert 5 < sum(mirrored) < 35
+    rot = augment_images(batch[:20], np.random.default_rng(1), rotate=15, scale=0.1)
+    assert not np.array_equal(rot[0], img[0]) and rot.dtype == np.uint8
+    assert np.allclose(rot.astype(float).sum((1, 2)) / img.sum(), 1, atol=0.25)      # zoom changes area a bit

@@ -4,11 +4,10 @@ A training example is ``prompt ids + label ids`` (answer + EOS); its labels are 
 everywhere but on the label ids. Batches are left-padded so that every answer ends at the
 last position, which lets the loss use only the last few positions' logits
 (``logits_to_keep``) - the vocabulary projection of the prompt is never computed.
-Also: the per-epoch image augmentation (random translation). Not for: the optimizer loop.
+Not for: the optimizer loop or augmentation (``augment.py``).
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..infer.scorer import pad_left, positions
@@ -30,27 +29,20 @@ def collate(examples: list[tuple[list[int], list[int]]], pad_id: int) -> dict:
             "labels": labels, "keep": answer_len + 1}
 
 
-def answer_loss(model, batch: dict) -> tuple[torch.Tensor, int]:
-    """Mean cross-entropy over answer tokens; only the last ``keep`` logits are computed."""
+def answer_loss(model, batch: dict, reduction: str = "token") -> tuple[torch.Tensor, int]:
+    """Cross-entropy on the answer tokens; only the last ``keep`` positions' logits are computed.
+
+    ``token``: mean over answer tokens (Hugging Face's convention). ``sequence``: each sample's
+    summed answer NLL, averaged over samples, so long labels are not weighted up.
+    """
     keep = batch["keep"]
     out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                 position_ids=batch["position_ids"], logits_to_keep=keep, use_cache=False)
     logits = out.logits[:, :-1].float()                              # predict positions T-keep+1 .. T-1
     targets = batch["labels"][:, -keep + 1:]
     n = int((targets != IGNORE).sum())
-    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                                             ignore_index=IGNORE)
-    return loss, n
-
-
-def shift_images(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
-    """Translate each image by a random (dy, dx) in [-max_shift, max_shift], filling with 0."""
-    if max_shift <= 0:
-        return images
-    n, h, w = images.shape
-    padded = np.pad(images, ((0, 0), (max_shift, max_shift), (max_shift, max_shift)))
-    dy = rng.integers(0, 2 * max_shift + 1, n)
-    dx = rng.integers(0, 2 * max_shift + 1, n)
-    rows = (dy[:, None] + np.arange(h))[:, :, None]                  # (n, h, 1)
-    cols = (dx[:, None] + np.arange(w))[:, None, :]                  # (n, 1, w)
-    return padded[np.arange(n)[:, None, None], rows, cols]
+    per_token = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                                  ignore_index=IGNORE, reduction="none")
+    if reduction == "sequence":
+        return per_token.sum() / targets.shape[0], n
+    return per_token.sum() / max(n, 1), n

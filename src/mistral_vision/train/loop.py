@@ -170,7 +170,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True) -> dict:
             batch = collate([examples[i] for i in mine], tokenizer.pad_token_id)
             batch = {k: (v.to(acc.device) if hasattr(v, "to") else v) for k, v in batch.items()}
             with acc.accumulate(model):
-                loss, _ = answer_loss(model, batch)
+                loss, _ = answer_loss(model, batch, tc.loss_reduction)
                 acc.backward(loss)
                 if acc.sync_gradients and tc.grad_clip:
                     acc.clip_grad_norm_(model.parameters(), tc.grad_clip)

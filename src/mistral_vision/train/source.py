@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UserError
-from .batches import IGNORE, example, shift_images
+from .augment import augment_images
+from .batches import IGNORE, example
 
 
 class DatasetSource:
@@ -20,19 +21,21 @@ class DatasetSource:
         data = load_split(d.dataset, "train", d.data_dir, d.offline, d.valid_size, d.split_seed).subset(d.train_limit)
         self.images, self.labels = data.images, data.labels
         self.task = AsciiTask.from_config(cfg, tokenizer, data.label_names)
-        self.shift, self.seed = cfg.train.augment_shift, cfg.train.seed
+        t = cfg.train
+        self.augment = dict(shift=t.augment_shift, rotate=t.augment_rotate, scale=t.augment_scale, flip=t.augment_flip)
+        self.augmented, self.seed = any(self.augment.values()), t.seed
         self._fixed = None
 
     def __len__(self) -> int:
         return len(self.images)
 
     def epoch_examples(self, epoch: int) -> list:
-        if self.shift == 0 and self._fixed is not None:
+        if not self.augmented and self._fixed is not None:
             return self._fixed
-        images = shift_images(self.images, self.shift, np.random.default_rng([self.seed, epoch, 1]))
+        images = augment_images(self.images, np.random.default_rng([self.seed, epoch, 1]), **self.augment)
         prompts = self.task.encode_prompts(images)
         out = [example(p, self.task.label_ids[y]) for p, y in zip(prompts, self.labels.tolist())]
-        if self.shift == 0:
+        if not self.augmented:
             self._fixed = out
         return out
 
