@@ -7,14 +7,14 @@ from mistral_vision.errors import UserError
 
 
 def naive_render(img: np.ndarray, width: int, height: int, ramp: str) -> str:
-    """Per-pixel reference: box-average each cell (integer factors), then bin."""
+    """Per-pixel reference: box-average each cell (integer factors), then bin exactly."""
     fy, fx = img.shape[0] // height, img.shape[1] // width
     lines = []
     for r in range(height):
         line = ""
         for c in range(width):
-            v = img[r * fy:(r + 1) * fy, c * fx:(c + 1) * fx].astype(np.float64).mean()
-            line += ramp[min(int(v * len(ramp) / 256), len(ramp) - 1)]
+            total = sum(int(img[y, x]) for y in range(r * fy, (r + 1) * fy) for x in range(c * fx, (c + 1) * fx))
+            line += ramp[total * len(ramp) // (256 * fy * fx)]
         lines.append(line)
     return "\n".join(lines)
 
@@ -24,6 +24,17 @@ def test_matches_per_pixel_reference():
     for w, h in [(28, 28), (14, 14), (7, 4)]:
         fast = render_ascii(imgs, w, h)
         assert fast == [naive_render(im, w, h, DEFAULT_RAMP) for im in imgs]
+
+
+def test_uneven_sizes_match_area_average():
+    """Non-dividing sizes use resampling matrices; compare with a float64 area average."""
+    img = np.random.default_rng(2).integers(0, 256, (1, 28, 28), dtype=np.uint8)
+    from mistral_vision.ascii.render import quantize
+    idx = quantize(img, 10, 9, 10)[0]                     # 2.8 x 3.11 pixels per cell
+    up = np.kron(img[0].astype(np.float64), np.ones((9, 10)))   # 252 x 280: cells align
+    ref = up.reshape(9, 28, 10, 28).mean(axis=(1, 3))
+    expect = np.minimum((ref * 10 / 256).astype(int), 9)
+    assert (np.abs(idx.astype(int) - expect) <= 1).all() and (idx == expect).mean() > 0.95
 
 
 def test_shape_background_and_every_ramp_char():

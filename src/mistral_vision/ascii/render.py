@@ -1,8 +1,9 @@
 """ASCII rendering of image batches, and its inverse.
 
-Vectorized over the whole batch: the resize is two small matrix products per batch (area
-averaging when shrinking, bilinear when enlarging), quantization is one ``searchsorted``
-style integer op, and the characters come from one table lookup on a byte array. There is
+Vectorized over the whole batch: sizes that divide evenly are box-averaged with a reshape
+and binned in exact integer arithmetic; other sizes use two large matrix products (area
+averaging when shrinking, bilinear when enlarging); the characters come from one table
+lookup on a byte array. There is
 no per-pixel Python loop. Every character of the ramp is used: intensities are split into
 ``len(ramp)`` equal bins, bin 0 (background) is always rendered as a space.
 Not for: prompt wording (``prompts.py``) or tokenization.
@@ -56,11 +57,24 @@ def _resample_matrix(n_in: int, n_out: int) -> np.ndarray:
 
 
 def resize_batch(images: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Resize a (N, H, W) batch to (N, height, width) float32 in [0, 255]."""
-    ry = _resample_matrix(images.shape[1], height)
-    rx = _resample_matrix(images.shape[2], width)
+    """Resize a (N, H, W) batch to (N, height, width) float32 in [0, 255].
+
+    Two large matrix products over the whole batch (rows then columns), not N small ones.
+    """
+    n, h_in, w_in = images.shape
     x = images.astype(np.float32)
-    return np.matmul(np.matmul(ry, x), rx.T)
+    if w_in != width:
+        x = (x.reshape(n * h_in, w_in) @ _resample_matrix(w_in, width).T).reshape(n, h_in, width)
+    if h_in != height:
+        xt = np.ascontiguousarray(x.transpose(0, 2, 1)).reshape(n * width, h_in)
+        x = (xt @ _resample_matrix(h_in, height).T).reshape(n, width, height).transpose(0, 2, 1)
+    return x
+
+
+@lru_cache(maxsize=64)
+def _level_table(levels: int) -> np.ndarray:
+    """Ramp index of every uint8 intensity: floor(v * levels / 256)."""
+    return ((np.arange(256, dtype=np.uint32) * levels) >> 8).astype(np.uint8)
 
 
 def _check_images(images) -> np.ndarray:
@@ -74,7 +88,12 @@ def _check_images(images) -> np.ndarray:
 
 def quantize(images: np.ndarray, width: int, height: int, levels: int, invert: bool = False,
              crop: int = 0) -> np.ndarray:
-    """(N, height, width) uint8 ramp indices; 0 is background."""
+    """(N, height, width) uint8 ramp indices; 0 is background.
+
+    Bins are equal-width over [0, 256), so every ramp character is reachable. When the size
+    divides evenly (same size, or 28 -> 14, 20 -> 10 ...), each cell's mean is binned with
+    exact integer arithmetic; other sizes go through float area / bilinear resampling.
+    """
     images = _check_images(images)
     if crop:
         if 2 * crop >= min(images.shape[1:]):
@@ -82,10 +101,19 @@ def quantize(images: np.ndarray, width: int, height: int, levels: int, invert: b
         images = images[:, crop:-crop, crop:-crop]
     if width < 1 or height < 1:
         raise UserError(f"ASCII size must be positive, got {width}x{height}")
-    x = resize_batch(images, width, height)
     if invert:
-        x = 255.0 - x
-    # Equal-width bins over [0, 256): every ramp character is reachable.
+        images = 255 - images
+    n, h_in, w_in = images.shape
+    if h_in % height == 0 and w_in % width == 0:
+        fy, fx = h_in // height, w_in // width
+        if fy == fx == 1:                                  # one pixel per character: one lookup
+            return np.take(_level_table(levels), images)
+        cells = fy * fx
+        dtype = np.uint16 if 255 * cells * levels < 2 ** 16 else np.uint32
+        sums = images.reshape(n, height, fy, width, fx).sum(axis=(2, 4), dtype=dtype)
+        # floor(mean * levels / 256) without rounding error
+        return ((sums * dtype(levels)) // dtype(256 * cells)).astype(np.uint8)
+    x = resize_batch(images, width, height)
     return np.minimum((x * (levels / 256.0)).astype(np.int64), levels - 1).astype(np.uint8)
 
 
@@ -103,15 +131,21 @@ def render_ascii(images, width: int = 28, height: int = 28, ramp: str = DEFAULT_
         ``height`` lines of exactly ``width`` characters joined by ``\\n`` (no trailing newline).
     """
     ramp = check_ramp(ramp)
-    idx = quantize(images, width, height, len(ramp), invert, crop)
+    images = _check_images(images)
     table = np.frombuffer(ramp.encode("ascii"), dtype=np.uint8)
-    chars = table[idx]                                             # (N, h, w) bytes
-    n = chars.shape[0]
-    lines = np.concatenate([chars, np.full((n, height, 1), ord("\n"), np.uint8)], axis=2)
-    flat = lines.reshape(n, -1)[:, :-1]                            # drop the final newline
-    blob = flat.tobytes()
-    step = flat.shape[1]
-    return [blob[i * step:(i + 1) * step].decode("ascii") for i in range(n)]
+    n = images.shape[0]
+    out = np.empty((n, height, width + 1), dtype=np.uint8)
+    out[:, :, width] = ord("\n")
+    inner = out[:, :, :width]
+    if crop == 0 and images.shape[1:] == (height, width):
+        # One pixel per character: a single 256-entry lookup from intensity to character.
+        char_of = np.take(table, _level_table(len(ramp)))
+        np.take(char_of[::-1] if invert else char_of, images, out=inner, mode="clip")
+    else:
+        np.take(table, quantize(images, width, height, len(ramp), invert, crop), out=inner, mode="clip")
+    blob = out.tobytes()
+    step = height * (width + 1)
+    return [blob[i * step:(i + 1) * step - 1].decode("ascii") for i in range(n)]
 
 
 def ascii_to_image(art: str, ramp: str = DEFAULT_RAMP, width: int | None = None) -> np.ndarray:
