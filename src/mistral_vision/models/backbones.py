@@ -140,8 +140,6 @@ def load_tokenizer(spec: BackboneSpec):
 
 def build_model(spec: BackboneSpec, mcfg, tokenizer):
     """A fresh trainable model: tiny random init, or a checkpoint (+ LoRA when enabled)."""
-    import torch
-
     if spec.is_tiny:
         _, model_cls = FAMILIES[spec.family].model_classes()
         config = tiny_config(spec, mcfg, tokenizer)
@@ -163,7 +161,6 @@ def build_model(spec: BackboneSpec, mcfg, tokenizer):
         model = get_peft_model(model, PeftLoraConfig(
             r=mcfg.lora.r, lora_alpha=mcfg.lora.alpha, lora_dropout=mcfg.lora.dropout,
             target_modules=list(mcfg.lora.target_modules), task_type="CAUSAL_LM"))
-    del torch
     return model
 
 
@@ -194,9 +191,8 @@ def load_trained(model_dir: str | Path, dtype: str = "float32"):
     if meta["lora"]:
         from peft import PeftModel
 
-        base = AutoModelForCausalLM.from_pretrained(spec.checkpoint, dtype=_dtype(dtype)) if not spec.is_tiny else None
-        if base is None:
-            raise UserError(f"{model_dir}: LoRA on a tiny preset is not reloadable; train tiny presets without LoRA")
+        # Config validation refuses LoRA on tiny presets, so a LoRA run always has a checkpoint.
+        base = AutoModelForCausalLM.from_pretrained(spec.checkpoint, dtype=_dtype(dtype))
         if len(tok) > base.get_input_embeddings().num_embeddings:
             base.resize_token_embeddings(len(tok))
         model = PeftModel.from_pretrained(base, model_dir)
