@@ -56,6 +56,10 @@ def write_report(run_dir: str | Path, notes: list[str] | None = None) -> Path:
                      f"{_pct(m['majority_baseline'])} ({m['majority_class']}) | {m['macro_f1']:.4f} | "
                      f"{m['mean_nll'] if m['mean_nll'] is None else round(m['mean_nll'], 4)} | {m['unknown']} |")
         L.append("")
+        speeds = [f"{name} {m['predict_images_per_s']:.0f} images/s" for name, m in evals.items()
+                  if m.get("predict_images_per_s")]
+        if speeds:
+            L += ["Label-scored prediction speed (when last computed): " + ", ".join(speeds) + ".", ""]
     for name, m in evals.items():
         L += [f"### {name}", "", f"![confusion matrix](eval/{name}/confusion.png)", "",
               "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
