@@ -40,7 +40,7 @@ def measure(cfg, train_steps: int, infer_images: int) -> dict:
 
     def step(i):
         batch = collate(exs[(i * bs) % (len(exs) - bs):][:bs], tok.pad_token_id)
-        loss, _ = answer_loss(model, batch)
+        loss, _ = answer_loss(model, batch, cfg.train.loss_reduction)
         loss.backward()
         opt.step()
         opt.zero_grad()

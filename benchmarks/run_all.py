@@ -3,23 +3,23 @@ the config results table from whatever runs exist. Add --run-configs to train th
 """
 from __future__ import annotations
 
-import os
+import subprocess
 import sys
+from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(__file__))
+HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:
-    import bench_configs
-    import bench_model
-    import bench_render
-
-    print("## ASCII conversion speed\n")
-    bench_render.main([])
-    print("\n## Tiny-preset throughput\n")
-    bench_model.main([])
-    print("\n## Shipped CPU configs\n")
-    bench_configs.main(["--run"] if "--run-configs" in sys.argv else [])
+    # Each benchmark runs in its own process: bench_render pins BLAS/OpenMP to one thread
+    # through environment variables, which would otherwise also throttle the model benchmark.
+    steps = [("ASCII conversion speed", ["bench_render.py"]),
+             ("Tiny-preset throughput", ["bench_model.py"]),
+             ("Shipped CPU configs", ["bench_configs.py"] + (["--run"] if "--run-configs" in sys.argv else []))]
+    for title, cmd in steps:
+        print(f"## {title}\n", flush=True)
+        subprocess.run([sys.executable, str(HERE / cmd[0])] + cmd[1:], check=True)
+        print(flush=True)
 
 
 if __name__ == "__main__":

@@ -160,11 +160,8 @@ def ascii_to_image(art: str, ramp: str = DEFAULT_RAMP, width: int | None = None)
     lut[np.frombuffer(ramp.encode("ascii"), dtype=np.uint8)] = np.arange(len(ramp))
     out = np.zeros((len(lines), w), dtype=np.int64)
     for r, line in enumerate(lines):
-        if not line.isascii():
-            col = next(i for i, ch in enumerate(line) if not ch.isascii())
-            raise UserError(f"character {line[col]!r} at line {r + 1}, column {col + 1} is not in the ramp {ramp!r}")
-        raw = np.frombuffer(line.ljust(w).encode("ascii"), dtype=np.uint8)[:w]
-        levels = lut[raw]
+        codes = np.frombuffer(line.ljust(w)[:w].encode("utf-32-le"), dtype=np.uint32)
+        levels = np.where(codes < 128, lut[np.minimum(codes, 127)], -1)   # non-ASCII is never in the ramp
         if (levels < 0).any():
             col = int(np.argmax(levels < 0))
             raise UserError(f"character {line[col]!r} at line {r + 1}, column {col + 1} is not in the ramp {ramp!r}")

@@ -103,7 +103,8 @@ def predict(run_dir: str | Path, dataset: str | None = None, split: str | None =
     scorer = LabelScorer(model, task.label_ids, tok.pad_token_id)
     bs = batch_size or cfg.eval.batch_size
     t0 = time.time()
-    with JsonlAppender(out) as log, tqdm(total=len(todo), disable=not (progress and sys.stderr.isatty()), desc=f"predict {stem}",
+    show_bar = progress and sys.stderr.isatty()
+    with JsonlAppender(out) as log, tqdm(total=len(todo), disable=not show_bar, desc=f"predict {stem}",
                                          unit="img", mininterval=1.0, dynamic_ncols=True) as bar:
         for start in range(0, len(todo), bs):
             sel = np.asarray(todo[start:start + bs])

@@ -23,19 +23,19 @@ class DatasetSource:
         self.task = AsciiTask.from_config(cfg, tokenizer, data.label_names)
         t = cfg.train
         self.augment = dict(shift=t.augment_shift, rotate=t.augment_rotate, scale=t.augment_scale, flip=t.augment_flip)
-        self.augmented, self.seed = any(self.augment.values()), t.seed
-        self._fixed = None
+        self.seed = t.seed
+        self._fixed = None   # the examples, kept when no augmentation makes epochs differ
 
     def __len__(self) -> int:
         return len(self.images)
 
     def epoch_examples(self, epoch: int) -> list:
-        if not self.augmented and self._fixed is not None:
+        if self._fixed is not None:
             return self._fixed
         images = augment_images(self.images, np.random.default_rng([self.seed, epoch, 1]), **self.augment)
         prompts = self.task.encode_prompts(images)
         out = [example(p, self.task.label_ids[y]) for p, y in zip(prompts, self.labels.tolist())]
-        if not self.augmented:
+        if not any(self.augment.values()):
             self._fixed = out
         return out
 
