@@ -57,7 +57,7 @@ def plot_curves(metrics: list[dict], path: Path, title: str) -> bool:
         return False
     plt = _figure()
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    ax.plot(*zip(*loss), color="tab:blue", label="train loss (answer tokens)")
+    ax.plot(*zip(*loss), color="tab:blue", label="train loss (answer tokens only; train.loss_reduction)")
     ax.set_yscale("log")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss", color="tab:blue")
