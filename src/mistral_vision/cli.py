@@ -16,6 +16,18 @@ def _add_data_args(p, dataset_required=False):
     p.add_argument("--offline", action="store_true", help="never download")
 
 
+def _add_backend_args(p):
+    p.add_argument("--backend", choices=("local", "mistral-api"), help="default: the run's backend")
+    p.add_argument("--model", help="mistral-api: the fine-tuned model (default: the job recorded in RUN_DIR)")
+    p.add_argument("--server-url", help="mistral-api: another API server (default: $MISTRAL_SERVER_URL)")
+
+
+def _add_length_args(p):
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--steps", type=int, help="training steps")
+    g.add_argument("--epochs", type=float, help="epochs over the training file")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="mistral-vision", description="Teach text LLMs to see, and measure it.")
     ap.add_argument("--debug", action="store_true", help="show tracebacks for user errors")
@@ -45,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
 
-    p = sub.add_parser("predict", help="label-scored predictions, appended to JSONL (resumable)")
+    p = sub.add_parser("predict", help="predictions (label-scored locally, or the API's answers), appended "
+                                       "to JSONL (resumable)")
     p.add_argument("run_dir")
     _add_data_args(p)
     p.add_argument("--split", choices=("train", "valid", "test"))
@@ -53,15 +66,73 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--out")
+    _add_backend_args(p)
 
     p = sub.add_parser("evaluate", help="metrics.json + figures for one split")
     p.add_argument("run_dir")
     _add_data_args(p, dataset_required=True)
     p.add_argument("--split", required=True, choices=("train", "valid", "test"))
     p.add_argument("--limit", type=int)
+    _add_backend_args(p)
+
+    api = sub.add_parser("api", help="Mistral's hosted fine-tuning (needs MISTRAL_API_KEY and the [api] extra)")
+    asub = api.add_subparsers(dest="action", required=True)
+    p = asub.add_parser("upload", help="validate a chat JSONL, then upload it for fine-tuning")
+    p.add_argument("file")
+    p = asub.add_parser("estimate", help="tokens and cost of fine-tuning on a chat JSONL (offline)")
+    p.add_argument("file")
+    p.add_argument("--model", default="open-mistral-7b")
+    _add_length_args(p)
+    p.add_argument("--predict", type=int, default=0, metavar="N", help="also price N predictions")
+    p.add_argument("--dataset", help="also show tokens per image for several ASCII formats of this dataset")
+    p.add_argument("--data-dir")
+    p = asub.add_parser("finetune", help="upload train/valid files and start a fine-tuning job")
+    p.add_argument("--train", required=True)
+    p.add_argument("--valid")
+    p.add_argument("--model", required=True, help="base model, e.g. open-mistral-7b")
+    _add_length_args(p)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--suffix")
+    p.add_argument("--wandb-project", help="log to Weights & Biases (needs WANDB_API_KEY)")
+    p.add_argument("--run-dir", help="where to record the job (default: the folder above data/, or runs/api-NAME)")
+    p.add_argument("--dry-run", action="store_true", help="validate and estimate only; create nothing")
+    for name, text in (("status", "one job's status, step and losses"), ("cancel", "cancel a job"),
+                       ("wait", "follow a job to the end (Ctrl-C leaves it running)")):
+        p = asub.add_parser(name, help=text)
+        p.add_argument("job")
+        if name == "wait":
+            p.add_argument("--run-dir", help="also record progress and the fine-tuned model here")
+            p.add_argument("--poll", type=float, default=15.0, help="seconds between checks")
+    asub.add_parser("list", help="your fine-tuning jobs")
+    for p in asub.choices.values():
+        if p.prog.split()[-1] not in ("estimate",):
+            p.add_argument("--server-url", help="another API server (default: $MISTRAL_SERVER_URL, then Mistral)")
 
     p = sub.add_parser("report", help="(re)write RUN_DIR/report.md")
     p.add_argument("run_dir")
+
+    tk = sub.add_parser("tokenizer", help="train / measure the ASCII-art tokenizer")
+    tsub = tk.add_subparsers(dest="action", required=True)
+    for name, text in (("train", "learn an ASCII BPE tokenizer from a dataset's training art"),
+                       ("stats", "tokens per image of one or more tokenizers on the same art")):
+        p = tsub.add_parser(name, help=text)
+        _add_data_args(p, dataset_required=True)
+        p.add_argument("--ascii-size", type=int, default=28, help="characters per line and lines (square)")
+        p.add_argument("--width", type=int, help="characters per line (overrides --ascii-size)")
+        p.add_argument("--height", type=int, help="lines (overrides --ascii-size)")
+        p.add_argument("--crop", type=int, default=0, help="pixels cut from each border first")
+        p.add_argument("--ramp", help="background space + ink characters, faint to dark")
+    p = tsub.choices["train"]
+    p.add_argument("--vocab-size", type=int, required=True, help="total, incl. 357 special/base/byte tokens")
+    p.add_argument("--split", default="none", choices=("none", "rows", "chunks"), help="what one BPE word is")
+    p.add_argument("--chunk-size", type=int, default=2, help="characters per chunk with --split chunks")
+    p.add_argument("--train-images", type=int, default=20000)
+    p.add_argument("--out", required=True)
+    p = tsub.choices["stats"]
+    p.add_argument("--tokenizer", action="append", metavar="DIR|mistral-v1|mistral-tekken|char",
+                   help="repeatable (default: char, mistral-v1, mistral-tekken)")
+    p.add_argument("--split", default="valid", choices=("train", "valid", "test"), help="images to measure on")
+    p.add_argument("--limit", type=int, default=2000, help="images measured")
 
     p = sub.add_parser("run", help="prepare -> train -> evaluate -> report")
     p.add_argument("config")
@@ -117,28 +188,56 @@ def _cmd(args) -> int:
         from .infer.predict import predict
 
         r = predict(args.run_dir, args.dataset, args.split, args.images, args.data_dir, args.offline, args.limit,
-                    args.out, args.batch_size)
+                    args.out, args.batch_size, backend=args.backend, model=args.model, server_url=args.server_url)
         rate = f", {r.images_per_s:.0f} images/s" if r.new else ""
         print(f"{r.path}: {r.n} predictions ({r.new} new{rate})")
         if r.n <= 10:   # a handful of images: show the answers too
             from .io import read_jsonl_tolerant
 
             for rec in read_jsonl_tolerant(r.path):
-                print(f"  {rec.get('source', rec['index'])}: {rec['pred_name']} (p={rec['prob']:.3f})")
+                how = f"p={rec['prob']:.3f}" if rec.get("prob") is not None else f"answer {rec.get('answer')!r}"
+                print(f"  {rec.get('source', rec['index'])}: {rec['pred_name']} ({how})")
     elif c == "evaluate":
         from .eval.evaluate import evaluate
 
-        m = evaluate(args.run_dir, args.dataset, args.split, args.data_dir, args.offline, args.limit)
+        m = evaluate(args.run_dir, args.dataset, args.split, args.data_dir, args.offline, args.limit,
+                     backend=args.backend, model=args.model, server_url=args.server_url)
         print(f"accuracy {m['accuracy']:.4f} on {m['n']} images; see {args.run_dir}/eval/{args.dataset}-{args.split}/")
     elif c == "report":
         from .eval.report import write_report
 
         print(write_report(args.run_dir))
+    elif c == "tokenizer":
+        _tokenizer_cmd(args)
+    elif c == "api":
+        from .api.commands import api_command
+
+        return api_command(args)
     elif c == "run":
         from .pipeline import run
 
         print(f"report: {run(args.config, args.set)}")
     return 0
+
+
+def _tokenizer_cmd(args) -> None:
+    from .models import ascii_tokenizer as at
+
+    w, h = args.width or args.ascii_size, args.height or args.ascii_size
+    if args.action == "train":
+        st = at.train_from_dataset(args.out, args.dataset, w, h, args.vocab_size, args.split, args.chunk_size,
+                                   args.crop, args.ramp, args.train_images, args.data_dir, args.offline)
+        print(f"{args.out}: {args.vocab_size} tokens; on its {st['images']} training images "
+              f"{st['tokens_mean']:.1f} tokens per image for {st['chars_mean']:.0f} characters (lossless)")
+        return
+    arts = at.render_split(args.dataset, args.split, w, h, args.crop, args.ramp, args.limit, args.data_dir,
+                           args.offline)
+    rows = at.compare(args.tokenizer or list(at.REFERENCE_TOKENIZERS), arts)
+    print(f"{args.dataset} {args.split} ({len(arts)} images) as {w}x{h} ASCII art, {rows[0]['chars_mean']:.0f} "
+          "characters per image")
+    print(f"{'tokenizer':<28} {'tokens/image':>12} {'p95':>6} {'chars/token':>11}")
+    for r in rows:
+        print(f"{r['tokenizer']:<28} {r['tokens_mean']:>12.1f} {r['tokens_p95']:>6.0f} {r['chars_per_token']:>11.2f}")
 
 
 def main(argv=None) -> int:

@@ -47,6 +47,19 @@ class PromptConfig:
 
 
 @dataclass(frozen=True)
+class TokenizerConfig:
+    kind: str = "default"             # default: char-level for tiny presets, the checkpoint's own otherwise;
+                                      # ascii-bpe: BPE learned from this run's training prompts (tiny presets
+                                      # use it alone; a checkpoint's tokenizer is extended with its pieces)
+    path: str | None = None           # ascii-bpe: a folder from `mistral-vision tokenizer train` instead
+    vocab_size: int = 1024            # ascii-bpe: total size, incl. 357 special/base/byte-fallback tokens
+    split: str = "none"               # ascii-bpe: none (tokens may span line breaks) | rows (never do)
+                                      # | chunks (fixed chunk_size-character pieces of each row)
+    chunk_size: int = 2               # ascii-bpe with split chunks: characters per chunk
+    train_images: int = 20000         # ascii-bpe: training images whose prompts teach the merges
+
+
+@dataclass(frozen=True)
 class LoraConfig:
     enabled: bool = False             # on for pretrained checkpoints, off for tiny from-scratch
     r: int = 16
@@ -110,29 +123,55 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class ApiConfig:
+    """Mistral's hosted fine-tuning and chat API (backend: mistral-api)."""
+    model: str = "open-mistral-7b"    # base model to fine-tune (api/pricing.py lists the known ones)
+    fine_tuned_model: str | None = None  # skip fine-tuning and predict with this ft:... model
+    training_steps: int | None = None  # job length in steps, or
+    epochs: float | None = 1.0         # in epochs over the training file (used when steps is unset)
+    lr: float | None = None            # None: Mistral's default
+    suffix: str | None = None          # appears in the fine-tuned model's name
+    server_url: str | None = None      # else $MISTRAL_SERVER_URL, else Mistral's API
+    concurrency: int = 8               # chat requests in flight
+    max_retries: int = 8               # per request, on 429 / 5xx / timeouts
+    backoff_s: float = 0.5             # first backoff; doubles each retry, full jitter
+    backoff_cap_s: float = 30.0        # longest backoff (a server's Retry-After may ask for more)
+    timeout_s: float = 60.0            # per HTTP request
+    max_tokens: int = 16               # answer length; label names are a few tokens
+    poll_s: float = 15.0               # seconds between job status checks
+
+
+@dataclass(frozen=True)
 class RunConfig:
     name: str = "run"                 # names runs/<name>/
     runs_dir: str = "runs"
-    backend: str = "local"            # local (this issue); mistral-api comes with the API backend
+    backend: str = "local"            # local: train here; mistral-api: fine-tune and predict through
+                                      # Mistral's API (the `api` section)
     data: DataConfig = field(default_factory=DataConfig)
     ascii: AsciiConfig = field(default_factory=AsciiConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)   # `tokenizer: ascii-bpe` = kind
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
 
     @property
     def run_dir(self) -> Path:
         return Path(self.runs_dir) / self.name
 
 
-BACKENDS = ("local",)
+BACKENDS = ("local", "mistral-api")
+TOKENIZER_KINDS = ("default", "ascii-bpe")
+SHORTHANDS = {"tokenizer": "kind"}     # sections that may be given as one string: the named field
 
 
 def _convert(tp, value, where: str):
     """Convert a YAML value to the annotated type, or raise UserError naming ``where``."""
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
+        if isinstance(value, str) and where in SHORTHANDS:
+            value = {SHORTHANDS[where]: value}          # `tokenizer: ascii-bpe`
         if not isinstance(value, dict):
             raise UserError(f"config {where}: expected a mapping, got {value!r}")
         return from_dict(tp, value, where)
@@ -218,6 +257,8 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         path, value = _parse_override(item)
         node = data
         for k in path[:-1]:
+            if isinstance(node.get(k), str) and k in SHORTHANDS:      # `tokenizer: ascii-bpe` + tokenizer.x=...
+                node[k] = {SHORTHANDS[k]: node[k]}
             node = node.setdefault(k, {})
             if not isinstance(node, dict):
                 raise UserError(f"--set {item!r}: {k!r} is not a section")
@@ -228,6 +269,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 def validate(cfg: RunConfig) -> RunConfig:
     from .ascii.render import check_ramp
     from .data.datasets import get_dataset
+    from .models.ascii_tokenizer import MIN_VOCAB
     from .models.backbones import get_backbone
     from .prompts import resolve_template
 
@@ -240,6 +282,14 @@ def validate(cfg: RunConfig) -> RunConfig:
     if not cfg.name or "/" in cfg.name or cfg.name.startswith("."):
         raise UserError(f"config name {cfg.name!r} must be a plain folder name")
     checks = [(cfg.ascii.width >= 1 and cfg.ascii.height >= 1, "ascii.width and ascii.height must be >= 1"),
+              (cfg.tokenizer.kind in TOKENIZER_KINDS, f"tokenizer.kind must be one of {', '.join(TOKENIZER_KINDS)}"),
+              (cfg.tokenizer.split in ("none", "rows", "chunks"), "tokenizer.split must be none, rows or chunks"),
+              (cfg.tokenizer.chunk_size >= 1, "tokenizer.chunk_size must be >= 1"),
+              (cfg.tokenizer.vocab_size >= MIN_VOCAB, f"tokenizer.vocab_size must be >= {MIN_VOCAB} "
+                                                      "(special, base-alphabet and byte-fallback tokens come first)"),
+              (cfg.tokenizer.train_images >= 1, "tokenizer.train_images must be >= 1"),
+              (cfg.api.concurrency >= 1 and cfg.api.max_retries >= 0, "api.concurrency must be >= 1, api.max_retries >= 0"),
+              (cfg.api.timeout_s > 0, "api.timeout_s must be > 0"),
               (cfg.train.batch_size >= 1, "train.batch_size must be >= 1"),
               (cfg.train.epochs > 0, "train.epochs must be > 0"),
               (cfg.train.lr > 0, "train.lr must be > 0"),

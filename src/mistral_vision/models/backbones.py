@@ -153,15 +153,42 @@ def build_model(spec: BackboneSpec, mcfg, tokenizer):
                                                          attn_implementation=mcfg.attn_implementation)
         except OSError as e:
             raise UserError(f"cannot load checkpoint {spec.checkpoint!r}: {str(e).splitlines()[0]}") from None
-        if len(tokenizer) > model.get_input_embeddings().num_embeddings:
-            model.resize_token_embeddings(len(tokenizer))
+        added = fit_embeddings(model, spec, tokenizer)
     if mcfg.lora.enabled:
         from peft import LoraConfig as PeftLoraConfig, get_peft_model
 
+        # Rows of tokens added to the checkpoint's vocabulary (ASCII pieces) are trained too;
+        # PEFT keeps just those rows in the adapter.
         model = get_peft_model(model, PeftLoraConfig(
             r=mcfg.lora.r, lora_alpha=mcfg.lora.alpha, lora_dropout=mcfg.lora.dropout,
-            target_modules=list(mcfg.lora.target_modules), task_type="CAUSAL_LM"))
+            target_modules=list(mcfg.lora.target_modules), task_type="CAUSAL_LM",
+            trainable_token_indices=added or None))
     return model
+
+
+def fit_embeddings(model, spec: BackboneSpec, tokenizer) -> list[int]:
+    """Give tokens added to a checkpoint's tokenizer embedding rows; returns their ids.
+
+    Each new row (input and, if untied, output embedding) is the mean of the embeddings of
+    the pieces the checkpoint's own tokenizer cuts that token into - deterministic, so a
+    reload rebuilds exactly the rows training started from.
+    """
+    import torch
+
+    base = load_tokenizer(spec)
+    new_ids = list(range(len(base), len(tokenizer)))
+    if not new_ids:
+        return []
+    if len(tokenizer) > model.get_input_embeddings().num_embeddings:
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    pieces = [base(t, add_special_tokens=False)["input_ids"] for t in tokenizer.convert_ids_to_tokens(new_ids)]
+    emb, out = model.get_input_embeddings().weight, model.get_output_embeddings()
+    tables = [emb] if out is None or out.weight is emb else [emb, out.weight]
+    with torch.no_grad():
+        for table in tables:
+            for i, sub in zip(new_ids, pieces):
+                table[i] = table[sub].mean(0)
+    return new_ids
 
 
 def save_model(model, tokenizer, out_dir: str | Path, spec: BackboneSpec) -> None:
@@ -169,7 +196,13 @@ def save_model(model, tokenizer, out_dir: str | Path, spec: BackboneSpec) -> Non
     from ..io import atomic_dir, write_json
 
     with atomic_dir(out_dir) as tmp:
-        model.save_pretrained(tmp)
+        if hasattr(model, "peft_config"):
+            # Rows added for ASCII pieces are rebuilt deterministically by fit_embeddings on load
+            # and their trained values live in the adapter, so the resized embedding matrices
+            # (~270 MB for a 7B model) are not copied into it.
+            model.save_pretrained(tmp, save_embedding_layers=False)
+        else:
+            model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         write_json(tmp / "backbone.json", {"backbone": spec.id, "family": spec.family,
                                            "checkpoint": spec.checkpoint,
@@ -193,8 +226,7 @@ def load_trained(model_dir: str | Path, dtype: str = "float32"):
 
         # Config validation refuses LoRA on tiny presets, so a LoRA run always has a checkpoint.
         base = AutoModelForCausalLM.from_pretrained(spec.checkpoint, dtype=_dtype(dtype))
-        if len(tok) > base.get_input_embeddings().num_embeddings:
-            base.resize_token_embeddings(len(tok))
+        fit_embeddings(base, spec, tok)
         model = PeftModel.from_pretrained(base, model_dir)
     else:
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=_dtype(dtype))

@@ -80,6 +80,10 @@ def _trainable_state(model) -> dict:
     return {k: v.detach().cpu() for k, v in model.state_dict().items() if k in names}
 
 
+def _silent(*_args) -> None:
+    pass
+
+
 def train(cfg: RunConfig, resume: bool = False, progress: bool = True) -> dict:
     """Train ``cfg`` into ``cfg.run_dir``; returns the training summary."""
     import torch
@@ -87,7 +91,8 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True) -> dict:
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
 
-    from ..models.backbones import build_model, get_backbone, load_tokenizer, save_model
+    from ..models.ascii_tokenizer import run_tokenizer
+    from ..models.backbones import build_model, get_backbone, save_model
 
     run_dir = cfg.run_dir
     model_dir = run_dir / "model"
@@ -107,7 +112,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True) -> dict:
         write_json(run_dir / "environment.json", _environment(acc))
     set_seed(tc.seed)
     spec = get_backbone(cfg.model.backbone)
-    tokenizer = load_tokenizer(spec)
+    tokenizer = run_tokenizer(cfg, spec, run_dir, log=print if (progress and acc.is_main_process) else _silent)
     model = build_model(spec, cfg.model, tokenizer)
     if tc.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
