@@ -178,12 +178,18 @@ def reformat_file(path: str | Path, out: str | Path) -> RepairReport:
     return rep
 
 
-def load_chat_file(path: str | Path) -> list[dict]:
-    """Load a valid chat JSONL; refuse an invalid one with its first problems' line numbers."""
+def require_valid(path: str | Path) -> FileCheck:
+    """Refuse an invalid chat JSONL with its first problems' line numbers (one line)."""
     res = check_file(path)
     if not res.ok:
         head = "; ".join(f"line {n}: {p}" for n, p in res.problems[:3])
         more = f" (+{len(res.problems) - 3} more)" if len(res.problems) > 3 else ""
         raise UserError(f"{path}: invalid chat JSONL: {head}{more}; run `mistral-vision validate {path}`")
+    return res
+
+
+def load_chat_file(path: str | Path) -> list[dict]:
+    """Load a valid chat JSONL; refuse an invalid one with its first problems' line numbers."""
+    require_valid(path)
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f]

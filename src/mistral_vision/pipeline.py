@@ -9,6 +9,8 @@ from pathlib import Path
 
 from .errors import UserError
 
+PREPARE_FILE = "prepare.json"
+
 
 def prepare(dataset: str, out: str | Path, data_dir=None, offline: bool = False, width: int = 14, height: int = 14,
             ramp: str | None = None, invert: bool = False, crop: int = 0, template: str = "plain",
@@ -17,11 +19,17 @@ def prepare(dataset: str, out: str | Path, data_dir=None, offline: bool = False,
     """Write ``train/valid/test.jsonl`` chat files; returns sample counts per written split."""
     from .ascii.render import DEFAULT_RAMP, render_ascii
     from .data.datasets import load_split
-    from .io import write_jsonl
+    from .io import write_json, write_jsonl
     from .prompts import PromptFormat
 
     fmt = PromptFormat(template, system)
     ramp = ramp or DEFAULT_RAMP
+    # How the files were made, as config sections: an API run started from these files
+    # (`api finetune`) predicts with exactly the same rendering and prompt.
+    write_json(Path(out) / PREPARE_FILE, {
+        "data": {"dataset": dataset, "valid_size": valid_size, "split_seed": split_seed},
+        "ascii": {"width": width, "height": height, "ramp": ramp, "invert": invert, "crop": crop},
+        "prompt": {"template": template, "system": system}})
     counts = {}
     for split in ("train", "valid", "test"):
         try:
@@ -57,10 +65,13 @@ def run(config_path: str | Path | None, overrides: list[str] | None = None, prog
                      cfg.prompt.template, cfg.prompt.system, d.valid_size, d.split_seed,
                      {"train": d.train_limit, "valid": d.valid_limit, "test": d.test_limit}, log)
     log("      " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
-    resume = (run_dir / "config.json").is_file()
-    log(f"[2/4] train: {cfg.model.backbone}" + (" (resuming)" if resume else ""))
-    summary = train(cfg, resume=resume, progress=progress)
-    log(f"      {summary['steps']} steps in {summary['wall_s'] / 60:.1f} min")
+    if cfg.backend == "mistral-api":
+        api_finetune_stage(cfg, log)
+    else:
+        resume = (run_dir / "config.json").is_file()
+        log(f"[2/4] train: {cfg.model.backbone}" + (" (resuming)" if resume else ""))
+        summary = train(cfg, resume=resume, progress=progress)
+        log(f"      {summary['steps']} steps in {summary['wall_s'] / 60:.1f} min")
     notes = []
     for split in cfg.eval.splits:
         limit = {"train": d.train_limit, "valid": d.valid_limit, "test": d.test_limit}[split]
@@ -84,3 +95,31 @@ def _evals(run_dir):
     from .eval.evaluate import load_metrics
 
     return load_metrics(run_dir)
+
+
+def api_finetune_stage(cfg, log=print) -> None:
+    """Fine-tune through Mistral's API (or reuse ``api.fine_tuned_model``); resumable via api_job.json."""
+    from .api import jobs
+    from .api.client import make_client
+    from .config import dump_config
+
+    run_dir, ac = cfg.run_dir, cfg.api
+    dump_config(cfg, run_dir)
+    if ac.fine_tuned_model:
+        log(f"[2/4] fine-tune: skipped, predicting with {ac.fine_tuned_model}")
+        return
+    client = make_client(ac.server_url, ac.timeout_s)
+    job_path = run_dir / jobs.JOB_FILE
+    if job_path.is_file():
+        job_id = jobs.recorded_job(run_dir)["job_id"]
+        log(f"[2/4] fine-tune: following job {job_id} (recorded in {job_path})")
+    else:
+        log(f"[2/4] fine-tune: uploading and creating a job on {ac.model}")
+        train_id = jobs.upload(client, run_dir / "data" / "train.jsonl")
+        valid_id = jobs.upload(client, run_dir / "data" / "valid.jsonl")
+        job = jobs.create_job(client, ac.model, [train_id], [valid_id], ac.training_steps,
+                              None if ac.training_steps else ac.epochs, ac.lr, ac.suffix)
+        jobs.record(run_dir, job)
+        job_id = job.id
+        log(f"      job {job_id}")
+    jobs.wait(client, job_id, run_dir, ac.poll_s, log=lambda line: log("      " + line))

@@ -13,7 +13,8 @@ from ..io import read_jsonl_tolerant, write_json
 
 
 def evaluate(run_dir: str | Path, dataset: str, split: str, data_dir: str | None = None, offline: bool = False,
-             limit: int | None = None, progress: bool = True) -> dict:
+             limit: int | None = None, progress: bool = True, backend: str | None = None,
+             model: str | None = None, server_url: str | None = None) -> dict:
     from ..ascii.render import ascii_to_image, render_ascii
     from ..infer.predict import load_run_config, predict, resolve_images
     from .metrics import compute_metrics
@@ -22,7 +23,7 @@ def evaluate(run_dir: str | Path, dataset: str, split: str, data_dir: str | None
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
     res = predict(run_dir, dataset=dataset, split=split, data_dir=data_dir, offline=offline, limit=limit,
-                  progress=progress)
+                  progress=progress, backend=backend, model=model, server_url=server_url)
     data, stem = resolve_images(cfg, dataset, split, None, data_dir, offline, limit)
     records = read_jsonl_tolerant(res.path)
     by_index = {r["index"]: r for r in records}
@@ -35,6 +36,10 @@ def evaluate(run_dir: str | Path, dataset: str, split: str, data_dir: str | None
     m.update({"dataset": dataset, "split": split, "predictions": str(res.path)})
     if res.new:
         m["predict_images_per_s"] = res.images_per_s
+    if any("retries" in r for r in records):       # API predictions: how hard the server was to reach
+        m["api"] = {"model": json.loads(res.path.with_name(res.path.name + ".meta.json").read_text())["model"],
+                    "requests": len(records), "retries": sum(r.get("retries", 0) for r in records),
+                    "unparseable_answers": m["unknown"]}
     out_dir = run_dir / "eval" / stem
     a = cfg.ascii
     plot_confusion(m["confusion"], data.label_names, out_dir / "confusion.png",
@@ -46,7 +51,8 @@ def evaluate(run_dir: str | Path, dataset: str, split: str, data_dir: str | None
         img = data.images[int(np.flatnonzero(data.indices == r["index"])[0])]
         art = render_ascii(img[None], a.width, a.height, a.ramp, a.invert, a.crop)[0]
         items.append({"image": img, "seen": ascii_to_image(art, a.ramp), "art": art,
-                      "caption": f"#{r['index']} true {r['label_name']} -> {r['pred_name']} ({r.get('prob', 0):.2f})"})
+                      "caption": f"#{r['index']} true {r['label_name']} -> {r['pred_name']} " + (
+                          f"({r['prob']:.2f})" if r.get("prob") is not None else f"({r.get('answer', '')[:20]!r})")})
     m["gallery"] = plot_gallery(items, out_dir / "misclassified.png",
                                 f"most confident errors, {stem} (original | decoded from ASCII | ASCII)")
     m["gallery_examples"] = [{"index": it["caption"], "art": it["art"]} for it in items[:3]]

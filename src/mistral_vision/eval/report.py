@@ -23,29 +23,8 @@ def write_report(run_dir: str | Path, notes: list[str] | None = None) -> Path:
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
-    summary_path = run_dir / "train_summary.json"
-    if not summary_path.is_file():
-        raise UserError(f"{run_dir}: no trained model (train_summary.json missing); train first")
-    summary = json.loads(summary_path.read_text())
-    metrics_log = read_jsonl_tolerant(run_dir / "metrics.jsonl")
-    has_curves = plot_curves(metrics_log, run_dir / "curves.png", f"{cfg.name}: training")
-    rates = sorted(r["images_per_s"] for r in metrics_log if "images_per_s" in r)
-    toks = sorted(r["tokens_per_s"] for r in metrics_log if "tokens_per_s" in r)
     c = to_dict(cfg)
-    a, mdl = cfg.ascii, cfg.model
-    L = [f"# Report: {cfg.name}", "",
-         f"Dataset **{cfg.data.dataset}**, ASCII {a.width}x{a.height} (crop {a.crop}, ramp `{a.ramp!r}`), "
-         f"prompt template `{cfg.prompt.template}`, backbone **{mdl.backbone}**"
-         + (f" ({mdl.num_layers} layers, hidden {mdl.hidden_size}, {mdl.num_heads} heads / {mdl.num_kv_heads} KV heads)"
-            if not mdl.backbone.startswith(("hf:",)) and mdl.backbone.endswith("tiny") else "")
-         + f", {summary['params']:,} parameters ({summary['trainable_params']:,} trained).", "",
-         "## Training", "",
-         f"{summary['steps']} steps = {summary['epochs']} epochs over {summary['train_samples']:,} images "
-         f"in {summary['wall_s'] / 60:.1f} min on {summary['processes']} process(es)"
-         + (f"; median {rates[len(rates) // 2]:.0f} images/s, {toks[len(toks) // 2]:.0f} tokens/s." if rates else "."),
-         ""]
-    if has_curves:
-        L += ["![training curves](curves.png)", ""]
+    L = _api_training(cfg, run_dir) if cfg.backend == "mistral-api" else _local_training(cfg, run_dir, plot_curves)
     evals = load_metrics(run_dir)
     if evals:
         L += ["## Results", "", "| split | n | accuracy | 95% CI | majority baseline | macro F1 | mean NLL | unparseable |",
@@ -57,9 +36,15 @@ def write_report(run_dir: str | Path, notes: list[str] | None = None) -> Path:
                      f"{m['mean_nll'] if m['mean_nll'] is None else round(m['mean_nll'], 4)} | {m['unknown']} |")
         L.append("")
         speeds = [f"{name} {m['predict_images_per_s']:.0f} images/s" for name, m in evals.items()
-                  if m.get("predict_images_per_s")]
+                  if m.get("predict_images_per_s") and "api" not in m]
         if speeds:
             L += ["Label-scored prediction speed (when last computed): " + ", ".join(speeds) + ".", ""]
+        for name, m in evals.items():
+            if "api" in m:
+                x = m["api"]
+                L += [f"API predictions {name} (`{x['model']}`): {x['requests']} answers, {x['retries']} retried "
+                      f"requests (429 / 5xx / timeouts), {x['unparseable_answers']} answers not parseable to a "
+                      "class (counted as wrong, shown as `unknown`).", ""]
     for name, m in evals.items():
         L += [f"### {name}", "", f"![confusion matrix](eval/{name}/confusion.png)", "",
               "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
@@ -77,3 +62,46 @@ def write_report(run_dir: str | Path, notes: list[str] | None = None) -> Path:
     path = run_dir / "report.md"
     write_text(path, "\n".join(L))
     return path
+
+
+def _local_training(cfg, run_dir: Path, plot_curves) -> list[str]:
+    summary_path = run_dir / "train_summary.json"
+    if not summary_path.is_file():
+        raise UserError(f"{run_dir}: no trained model (train_summary.json missing); train first")
+    summary = json.loads(summary_path.read_text())
+    metrics_log = read_jsonl_tolerant(run_dir / "metrics.jsonl")
+    has_curves = plot_curves(metrics_log, run_dir / "curves.png", f"{cfg.name}: training")
+    rates = sorted(r["images_per_s"] for r in metrics_log if "images_per_s" in r)
+    toks = sorted(r["tokens_per_s"] for r in metrics_log if "tokens_per_s" in r)
+    a, mdl = cfg.ascii, cfg.model
+    L = [f"# Report: {cfg.name}", "",
+         f"Dataset **{cfg.data.dataset}**, ASCII {a.width}x{a.height} (crop {a.crop}, ramp `{a.ramp!r}`), "
+         f"prompt template `{cfg.prompt.template}`, backbone **{mdl.backbone}**"
+         + (f" ({mdl.num_layers} layers, hidden {mdl.hidden_size}, {mdl.num_heads} heads / {mdl.num_kv_heads} KV heads)"
+            if not mdl.backbone.startswith(("hf:",)) and mdl.backbone.endswith("tiny") else "")
+         + f", {summary['params']:,} parameters ({summary['trainable_params']:,} trained).", "",
+         "## Training", "",
+         f"{summary['steps']} steps = {summary['epochs']} epochs over {summary['train_samples']:,} images "
+         f"in {summary['wall_s'] / 60:.1f} min on {summary['processes']} process(es)"
+         + (f"; median {rates[len(rates) // 2]:.0f} images/s, {toks[len(toks) // 2]:.0f} tokens/s." if rates else "."),
+         ""]
+    if has_curves:
+        L += ["![training curves](curves.png)", ""]
+    return L
+
+
+def _api_training(cfg, run_dir: Path) -> list[str]:
+    from ..api.jobs import JOB_FILE
+
+    a = cfg.ascii
+    L = [f"# Report: {cfg.name}", "",
+         f"Dataset **{cfg.data.dataset}**, ASCII {a.width}x{a.height} (crop {a.crop}, ramp `{a.ramp!r}`), "
+         f"prompt template `{cfg.prompt.template}`, backend **mistral-api**.", "", "## Fine-tuning job", ""]
+    job_path = run_dir / JOB_FILE
+    if job_path.is_file():
+        job = json.loads(job_path.read_text())
+        L += [f"Job `{job.get('job_id')}` on **{job.get('model')}**: status {job.get('status')}, fine-tuned model "
+              f"`{job.get('fine_tuned_model')}`, training files {', '.join(job.get('training_files', []))}.", ""]
+    else:
+        L += [f"No job recorded; predictions come from `{cfg.api.fine_tuned_model}`.", ""]
+    return L

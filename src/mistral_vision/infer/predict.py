@@ -69,22 +69,40 @@ def resolve_images(cfg, dataset=None, split=None, images=None, data_dir=None, of
     return data.subset(limit), f"{dataset}-{split}"
 
 
+def api_model(cfg, run_dir: Path, model: str | None = None) -> str:
+    """The fine-tuned model an API-backed run predicts with: given, configured, or recorded."""
+    if model or cfg.api.fine_tuned_model:
+        return model or cfg.api.fine_tuned_model
+    from ..api.jobs import recorded_job
+
+    rec = recorded_job(run_dir)
+    if not rec.get("fine_tuned_model"):
+        raise UserError(f"{run_dir}: job {rec.get('job_id')} has no fine-tuned model yet (status "
+                        f"{rec.get('status')}); `mistral-vision api wait {rec.get('job_id')} --run-dir {run_dir}`")
+    return rec["fine_tuned_model"]
+
+
 def predict(run_dir: str | Path, dataset: str | None = None, split: str | None = None, images: str | None = None,
             data_dir: str | None = None, offline: bool = False, limit: int | None = None,
-            out: str | Path | None = None, batch_size: int | None = None, progress: bool = True) -> PredictResult:
-    import torch
-    from tqdm.auto import tqdm
+            out: str | Path | None = None, batch_size: int | None = None, progress: bool = True,
+            backend: str | None = None, model: str | None = None, server_url: str | None = None) -> PredictResult:
+    """Predict a split / folder / image with the run's model (local, or its API fine-tune).
 
-    from ..models.backbones import load_trained
-    from ..task import AsciiTask
-    from .scorer import LabelScorer
-
+    ``backend`` defaults to the run's; ``model`` / ``server_url`` apply to ``mistral-api``.
+    """
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
+    backend = backend or cfg.backend
+    if backend not in ("local", "mistral-api"):
+        raise UserError(f"unknown backend {backend!r}; known: local, mistral-api")
     data, stem = resolve_images(cfg, dataset, split, images, data_dir, offline, limit)
     out = Path(out) if out else run_dir / "predictions" / f"{stem}.jsonl"
     meta_path = out.with_name(out.name + ".meta.json")
-    fp = model_fingerprint(run_dir)
+    if backend == "mistral-api":
+        model = api_model(cfg, run_dir, model)
+        fp = f"mistral-api:{model}"
+    else:
+        fp = model_fingerprint(run_dir)
     if meta_path.is_file() and out.exists():
         meta = json.loads(meta_path.read_text())
         if meta.get("model") != fp:
@@ -94,6 +112,22 @@ def predict(run_dir: str | Path, dataset: str | None = None, split: str | None =
     write_json(meta_path, {"model": fp, "run": str(run_dir), "source": stem, "n": len(data)})
     if not todo:
         return PredictResult(out, len(done), 0, 0.0)
+    if backend == "mistral-api":
+        from ..api.predict import score_with_api
+
+        with JsonlAppender(out) as log:
+            written, seconds = score_with_api(cfg, data, np.asarray(todo), log.write, model, server_url, progress)
+        return PredictResult(out, len(done) + written, written, seconds)
+    return _predict_local(cfg, run_dir, data, todo, out, stem, batch_size, progress, len(done))
+
+
+def _predict_local(cfg, run_dir, data, todo, out, stem, batch_size, progress, n_done) -> PredictResult:
+    import torch
+    from tqdm.auto import tqdm
+
+    from ..models.backbones import load_trained
+    from ..task import AsciiTask
+    from .scorer import LabelScorer
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -124,4 +158,4 @@ def predict(run_dir: str | Path, dataset: str | None = None, split: str | None =
             log.write(recs)
             bar.update(len(sel))
     seconds = time.time() - t0
-    return PredictResult(out, len(done) + len(todo), len(todo), seconds)
+    return PredictResult(out, n_done + len(todo), len(todo), seconds)
