@@ -1,6 +1,6 @@
 """Validation accuracy and wall time of the shipped CPU configs, read from their run folders.
 
-Run the configs first (30 min each on 2 cores; --run does it here, one after the other):
+Run the configs first (25-30 min each on 2 cores; --run does it here, one after the other):
 
     mistral-vision run configs/mnist-ascii-cpu.yaml
     mistral-vision run configs/fashion-ascii-cpu.yaml
@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from common import ROOT, table  # noqa: E402
 
-CONFIGS = ("mnist-ascii-cpu", "fashion-ascii-cpu")
+CONFIGS = ("mnist-ascii-cpu", "mnist-ascii-bpe-cpu", "fashion-ascii-cpu", "fashion-ascii-bpe-cpu")
 
 
 def main(argv=None) -> None:

@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="open-mistral-7b")
     _add_length_args(p)
     p.add_argument("--predict", type=int, default=0, metavar="N", help="also price N predictions")
+    p.add_argument("--batch-tokens", type=int, default=131072,
+                   help="tokens per training step on Mistral's side (converts steps <-> epochs)")
     p.add_argument("--dataset", help="also show tokens per image for several ASCII formats of this dataset")
     p.add_argument("--data-dir")
     p = asub.add_parser("finetune", help="upload train/valid files and start a fine-tuning job")
@@ -95,8 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suffix")
     p.add_argument("--wandb-project", help="log to Weights & Biases (needs WANDB_API_KEY)")
     p.add_argument("--run-dir", help="where to record the job (default: the folder above data/, or runs/api-NAME)")
+    p.add_argument("--no-start", action="store_true", help="create the job without starting it (`api start JOB`)")
     p.add_argument("--dry-run", action="store_true", help="validate and estimate only; create nothing")
     for name, text in (("status", "one job's status, step and losses"), ("cancel", "cancel a job"),
+                       ("start", "start a job created with --no-start"),
                        ("wait", "follow a job to the end (Ctrl-C leaves it running)")):
         p = asub.add_parser(name, help=text)
         p.add_argument("job")

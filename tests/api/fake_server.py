@@ -27,6 +27,7 @@ class FakeMistral:
         self.lock = threading.Lock()
         self.counts = {"chat": 0, "chat_ok": 0, "429": 0, "500": 0, "slow": 0, "requests": 0}
         self.always_fail: set[str] = set()        # user contents that get 500 every time
+        self.started: set[str] = set()            # jobs started through /start
         self.default_answer = "I am not sure"
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
@@ -66,6 +67,8 @@ class FakeMistral:
         return 200, _summary(job)
 
     def advance(self, job):
+        if not job["auto_start"] and job["id"] not in self.started:
+            return                                   # created with auto_start false: waits for /start
         model, status = job["model"], job["status"]
         nxt = {"QUEUED": "VALIDATING", "VALIDATING": "RUNNING", "RUNNING": "SUCCESS"}.get(status)
         if status == "VALIDATING" and "invalid" in model:
@@ -159,7 +162,7 @@ def _handler(fake: FakeMistral):
                 if method == "POST" and m.group(2) == "/cancel":
                     job["status"] = "CANCELLED"
                 elif method == "POST" and m.group(2) == "/start":
-                    job["status"] = "RUNNING" if job["status"] in ("QUEUED", "VALIDATED") else job["status"]
+                    fake.started.add(job["id"])
                 elif method == "GET" and not m.group(2):
                     fake.advance(job)
                     return self._send(200, job)

@@ -156,14 +156,17 @@ def test_manual_sequence_upload_finetune_wait_predict_evaluate(server, data_dir,
     code, out, err = _cli(["api", "upload", str(out_dir / "valid.jsonl")], capsys)
     assert code == 0 and len(out.strip()) == 36
     code, out, err = _cli(["api", "finetune", "--train", str(out_dir / "train.jsonl"), "--valid",
-                           str(out_dir / "valid.jsonl"), "--model", "open-mistral-7b", "--steps", "10"], capsys)
+                           str(out_dir / "valid.jsonl"), "--model", "open-mistral-7b", "--steps", "10",
+                           "--no-start"], capsys)
     assert code == 0, err
     job_id = out.splitlines()[0]
     run = tmp_path / "runs" / "manual"
     assert json.loads((run / "api_job.json").read_text())["job_id"] == job_id
     assert json.loads((run / "config.json").read_text())["backend"] == "mistral-api"
-    code, out, err = _cli(["api", "status", job_id], capsys)
-    assert code == 0 and job_id in out
+    for _ in range(2):
+        code, out, err = _cli(["api", "status", job_id], capsys)
+        assert code == 0 and f"{job_id} QUEUED" in out                # not started yet
+    assert _cli(["api", "start", job_id], capsys)[0] == 0
     code, out, err = _cli(["api", "wait", job_id, "--run-dir", str(run), "--poll", "0.01"], capsys)
     assert code == 0 and "SUCCESS" in out and "train_loss 1.2500" in out
     code, out, _ = _cli(["api", "list"], capsys)

@@ -29,6 +29,8 @@ def make_client(server_url: str | None = None, timeout_s: float = 60.0):
     if not key:
         raise UserError(f"{KEY_ENV} is not set; export your Mistral API key in the environment (it is never stored)")
     url = server_url or os.environ.get(URL_ENV) or None
+    # The SDK's own retries stay off (its default): with_retries counts every retry for the
+    # report and honours Retry-After.
     return Mistral(api_key=key, server_url=url, timeout_ms=int(timeout_s * 1000))
 
 

@@ -14,7 +14,8 @@ FORMATS = [("10x10, crop 4", 10, 10, 4), ("14x14", 14, 14, 0), ("28x28", 28, 28,
 def api_command(args) -> int:
     a = args.action
     if a == "estimate":
-        _estimate(args.file, args.model, args.epochs, args.steps, args.predict, args.dataset, args.data_dir)
+        _estimate(args.file, args.model, args.epochs, args.steps, args.predict, args.dataset, args.data_dir,
+                  args.batch_tokens)
         return 0
     if a == "finetune" and args.dry_run:
         for f in filter(None, [args.train, args.valid]):
@@ -33,7 +34,7 @@ def api_command(args) -> int:
         train_id = jobs.upload(client, args.train)
         valid_ids = [jobs.upload(client, args.valid)] if args.valid else []
         job = jobs.create_job(client, args.model, [train_id], valid_ids, args.steps, args.epochs, args.lr,
-                              args.suffix, args.wandb_project)
+                              args.suffix, args.wandb_project, auto_start=not args.no_start)
         jobs.record(run_dir, job, train_file=str(args.train), valid_file=args.valid)
         _write_run_config(run_dir, args)
         print(job.id)
@@ -49,6 +50,8 @@ def api_command(args) -> int:
         print(f"{job.id} {job.status}: {job.fine_tuned_model}")
     elif a == "cancel":
         print(jobs.progress_line(jobs.cancel_job(client, args.job)))
+    elif a == "start":
+        print(jobs.progress_line(jobs.start_job(client, args.job)))
     elif a == "list":
         jobs.print_jobs(jobs.list_jobs(client))
     return 0
@@ -80,11 +83,12 @@ def _write_run_config(run_dir: Path, args) -> None:
     dump_config(validate(from_dict(RunConfig, data)), run_dir)
 
 
-def _estimate(path, model, epochs=None, steps=None, predict=0, dataset=None, data_dir=None) -> None:
+def _estimate(path, model, epochs=None, steps=None, predict=0, dataset=None, data_dir=None,
+              batch_tokens=131072) -> None:
     from ..chatfile import load_chat_file
     from .pricing import estimate
 
-    e = estimate([s["messages"] for s in load_chat_file(path)], model, epochs, steps, predict_samples=predict)
+    e = estimate([s["messages"] for s in load_chat_file(path)], model, epochs, steps, batch_tokens, predict)
     print(f"{path}: {e['samples']} samples; tokens per sample (Mistral {e['tokenizer']} tokenizer, as {model} "
           f"counts them): min {e['tokens_min']}, median {e['tokens_median']:.0f}, max {e['tokens_max']}; "
           f"total {e['tokens_total']:,}")
