@@ -79,7 +79,8 @@ def _local_training(cfg, run_dir: Path, plot_curves) -> list[str]:
          f"prompt template `{cfg.prompt.template}`, backbone **{mdl.backbone}**"
          + (f" ({mdl.num_layers} layers, hidden {mdl.hidden_size}, {mdl.num_heads} heads / {mdl.num_kv_heads} KV heads)"
             if not mdl.backbone.startswith(("hf:",)) and mdl.backbone.endswith("tiny") else "")
-         + f", {summary['params']:,} parameters ({summary['trainable_params']:,} trained).", "",
+         + f", {summary['params']:,} parameters ({summary['trainable_params']:,} trained), "
+         + _tokenizer_words(cfg) + ".", "",
          "## Training", "",
          f"{summary['steps']} steps = {summary['epochs']} epochs over {summary['train_samples']:,} images "
          f"in {summary['wall_s'] / 60:.1f} min on {summary['processes']} process(es)"
@@ -105,3 +106,12 @@ def _api_training(cfg, run_dir: Path) -> list[str]:
     else:
         L += [f"No job recorded; predictions come from `{cfg.api.fine_tuned_model}`.", ""]
     return L
+
+
+def _tokenizer_words(cfg) -> str:
+    t = cfg.tokenizer
+    if t.kind == "default":
+        return "char-level tokenizer" if cfg.model.backbone.endswith("-tiny") else "the checkpoint's tokenizer"
+    how = f"chunks of {t.chunk_size}" if t.split == "chunks" else f"split {t.split}"
+    base = "" if cfg.model.backbone.endswith("-tiny") else "the checkpoint's tokenizer extended with "
+    return f"{base}the ASCII BPE tokenizer ({t.vocab_size} tokens, {how})"
