@@ -126,8 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--height", type=int, help="lines (overrides --ascii-size)")
         p.add_argument("--crop", type=int, default=0, help="pixels cut from each border first")
         p.add_argument("--ramp", help="background space + ink characters, faint to dark")
+        p.add_argument("--valid-size", type=int, default=5000, help="images carved from train for validation")
+        p.add_argument("--split-seed", type=int, default=0)
     p = tsub.choices["train"]
-    p.add_argument("--vocab-size", type=int, required=True, help="total, incl. 357 special/base/byte tokens")
+    p.add_argument("--vocab-size", type=int, required=True, help="largest vocabulary, incl. the 357 special/base/byte tokens")
     p.add_argument("--split", default="none", choices=("none", "rows", "chunks"), help="what one BPE word is")
     p.add_argument("--chunk-size", type=int, default=2, help="characters per chunk with --split chunks")
     p.add_argument("--train-images", type=int, default=20000)
@@ -230,12 +232,13 @@ def _tokenizer_cmd(args) -> None:
     w, h = args.width or args.ascii_size, args.height or args.ascii_size
     if args.action == "train":
         st = at.train_from_dataset(args.out, args.dataset, w, h, args.vocab_size, args.split, args.chunk_size,
-                                   args.crop, args.ramp, args.train_images, args.data_dir, args.offline)
-        print(f"{args.out}: {args.vocab_size} tokens; on its {st['images']} training images "
+                                   args.crop, args.ramp, args.train_images, args.data_dir, args.offline,
+                                   args.valid_size, args.split_seed)
+        print(f"{args.out}: {st['vocab']} tokens; on its {st['images']} training images "
               f"{st['tokens_mean']:.1f} tokens per image for {st['chars_mean']:.0f} characters (lossless)")
         return
     arts = at.render_split(args.dataset, args.split, w, h, args.crop, args.ramp, args.limit, args.data_dir,
-                           args.offline)
+                           args.offline, args.valid_size, args.split_seed)
     rows = at.compare(args.tokenizer or list(at.REFERENCE_TOKENIZERS), arts)
     print(f"{args.dataset} {args.split} ({len(arts)} images) as {w}x{h} ASCII art, {rows[0]['chars_mean']:.0f} "
           "characters per image")

@@ -52,7 +52,7 @@ class TokenizerConfig:
                                       # ascii-bpe: BPE learned from this run's training prompts (tiny presets
                                       # use it alone; a checkpoint's tokenizer is extended with its pieces)
     path: str | None = None           # ascii-bpe: a folder from `mistral-vision tokenizer train` instead
-    vocab_size: int = 1024            # ascii-bpe: total size, incl. 357 special/base/byte-fallback tokens
+    vocab_size: int = 1024            # ascii-bpe: largest size, incl. 357 special/base/byte-fallback tokens
     split: str = "none"               # ascii-bpe: none (tokens may span line breaks) | rows (never do)
                                       # | chunks (fixed chunk_size-character pieces of each row)
     chunk_size: int = 2               # ascii-bpe with split chunks: characters per chunk

@@ -156,11 +156,10 @@ def test_cli_train_and_stats(data_dir, tmp_path, capsys):
 
     out = tmp_path / "tok"
     assert main(["tokenizer", "train", "--dataset", "mnist", "--data-dir", str(data_dir), "--ascii-size", "28",
-                 "--vocab-size", "800", "--train-images", "400", "--out", str(out)]) == 0
+                 "--vocab-size", "800", "--train-images", "400", "--valid-size", "100", "--out", str(out)]) == 0
     assert "(lossless)" in capsys.readouterr().out
-    # the stats command measures on the validation split (default 5,000 images > this tiny set)
     code = main(["tokenizer", "stats", "--dataset", "mnist", "--data-dir", str(data_dir), "--ascii-size", "28",
-                 "--split", "test", "--tokenizer", "char", "--tokenizer", "mistral-v1", "--tokenizer", str(out)])
+                 "--split", "valid", "--valid-size", "100", "--tokenizer", "char", "--tokenizer", "mistral-v1", "--tokenizer", str(out)])
     text = capsys.readouterr().out
     assert code == 0, text
     rows = {ln.split()[0]: float(ln.split()[1]) for ln in text.splitlines()[2:]}
@@ -175,12 +174,12 @@ def test_tiny_run_trains_with_the_ascii_tokenizer_and_predict_reloads_it(data_di
 
     cfg = load_config(None, tiny_overrides(data_dir, name="bpe", **{"tokenizer": "ascii-bpe",
                                                                    "tokenizer.split": "chunks",
-                                                                   "tokenizer.vocab_size": 500,
+                                                                   "tokenizer.vocab_size": 500,  # at most
                                                                    "train.epochs": 4}))
     train(cfg, progress=False)
     run = cfg.run_dir
     kept = at.load_ascii_tokenizer(run / "tokenizer")
-    assert len(kept) == 500 and json.loads((run / "tokenizer" / at.MARKER_FILE).read_text())["split"] == "chunks"
+    assert 357 < len(kept) <= 500 and json.loads((run / "tokenizer" / at.MARKER_FILE).read_text())["split"] == "chunks"
     r = predict(run, "mnist", "valid", data_dir=str(data_dir), progress=False)
     recs = read_jsonl_tolerant(r.path)
     assert sum(x["pred"] == x["label"] for x in recs) / len(recs) > 0.5     # chance is 0.1

@@ -43,8 +43,9 @@ def train_ascii_tokenizer(texts, vocab_size: int = 1024, split: str = "none", ch
 
     Args:
         texts: iterable of strings to learn merges from (the training split only).
-        vocab_size: final vocabulary size, including the 5 special tokens, the 96 base
-            characters and the 256 byte-fallback tokens.
+        vocab_size: largest vocabulary, including the 5 special tokens, the 96 base characters
+            and the 256 byte-fallback tokens (smaller when the texts offer fewer merges, e.g.
+            short chunks).
         split: ``none``, ``rows`` or ``chunks`` (see module docstring).
         chunk_size: characters per chunk when ``split="chunks"``.
     Returns:
@@ -249,8 +250,8 @@ def run_tokenizer(cfg, spec, run_dir: Path, log=print):
             log(f"      learning an ASCII BPE tokenizer (vocab {tc.vocab_size}, split {tc.split}) "
                 f"from {len(texts)} training prompts")
             ascii_tok = train_ascii_tokenizer(texts, tc.vocab_size, tc.split, tc.chunk_size)
-            info = {"vocab_size": tc.vocab_size, "split": tc.split, "chunk_size": tc.chunk_size,
-                    "train_texts": len(texts)}
+            info = {"vocab_size": tc.vocab_size, "learned_size": len(ascii_tok), "split": tc.split,
+                    "chunk_size": tc.chunk_size, "train_texts": len(texts)}
         save_ascii_tokenizer(ascii_tok, keep, info)
     ascii_tok = load_ascii_tokenizer(keep)
     if spec.is_tiny:
@@ -263,25 +264,28 @@ def run_tokenizer(cfg, spec, run_dir: Path, log=print):
 
 # -- the `tokenizer` commands ------------------------------------------------------------
 def render_split(dataset: str, split: str, width: int, height: int, crop: int = 0, ramp: str | None = None,
-                 limit: int | None = None, data_dir=None, offline: bool = False) -> list[str]:
+                 limit: int | None = None, data_dir=None, offline: bool = False, valid_size: int = 5000,
+                 split_seed: int = 0) -> list[str]:
     from ..ascii.render import DEFAULT_RAMP, render_ascii
     from ..data.datasets import load_split
 
-    data = load_split(dataset, split, data_dir, offline).subset(limit)
+    data = load_split(dataset, split, data_dir, offline, valid_size, split_seed).subset(limit)
     return render_ascii(data.images, width, height, ramp or DEFAULT_RAMP, crop=crop)
 
 
 def train_from_dataset(out: str | Path, dataset: str, width: int, height: int, vocab_size: int, split: str = "none",
                        chunk_size: int = 2, crop: int = 0, ramp: str | None = None, train_images: int = 20000,
-                       data_dir=None, offline: bool = False) -> dict:
+                       data_dir=None, offline: bool = False, valid_size: int = 5000, split_seed: int = 0) -> dict:
     """Learn the tokenizer from the training split's art and save it; returns its stats there."""
-    arts = render_split(dataset, "train", width, height, crop, ramp, train_images, data_dir, offline)
+    arts = render_split(dataset, "train", width, height, crop, ramp, train_images, data_dir, offline, valid_size,
+                        split_seed)
     tok = train_ascii_tokenizer(arts, vocab_size, split, chunk_size)
     check_round_trip(tok, arts)
     info = {"dataset": dataset, "width": width, "height": height, "crop": crop, "ramp": ramp,
-            "vocab_size": vocab_size, "split": split, "chunk_size": chunk_size, "train_texts": len(arts)}
+            "vocab_size": vocab_size, "learned_size": len(tok), "split": split, "chunk_size": chunk_size,
+            "train_texts": len(arts), "valid_size": valid_size, "split_seed": split_seed}
     save_ascii_tokenizer(tok, out, info)
-    return token_stats(_hf_counter(tok)(arts), [len(a) for a in arts])
+    return {"vocab": len(tok), **token_stats(_hf_counter(tok)(arts), [len(a) for a in arts])}
 
 
 def compare(names, arts) -> list[dict]:
