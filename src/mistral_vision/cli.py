@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--valid-size", type=int, default=5000, help="images carved from train for validation")
         p.add_argument("--split-seed", type=int, default=0)
     p = tsub.choices["train"]
-    p.add_argument("--vocab-size", type=int, required=True, help="largest vocabulary, incl. the 357 special/base/byte tokens")
+    p.add_argument("--vocab-size", type=int, required=True,
+                   help="largest vocabulary, incl. the 357 special/base/byte tokens")
     p.add_argument("--split", default="none", choices=("none", "rows", "chunks"), help="what one BPE word is")
     p.add_argument("--chunk-size", type=int, default=2, help="characters per chunk with --split chunks")
     p.add_argument("--train-images", type=int, default=20000)
