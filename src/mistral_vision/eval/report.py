@@ -73,10 +73,9 @@ def _local_training(cfg, run_dir: Path, plot_curves) -> list[str]:
     has_curves = plot_curves(metrics_log, run_dir / "curves.png", f"{cfg.name}: training")
     rates = sorted(r["images_per_s"] for r in metrics_log if "images_per_s" in r)
     toks = sorted(r["tokens_per_s"] for r in metrics_log if "tokens_per_s" in r)
-    a, mdl = cfg.ascii, cfg.model
+    mdl = cfg.model
     L = [f"# Report: {cfg.name}", "",
-         f"Dataset **{cfg.data.dataset}**, ASCII {a.width}x{a.height} (crop {a.crop}, ramp `{a.ramp!r}`), "
-         f"prompt template `{cfg.prompt.template}`, backbone **{mdl.backbone}**"
+         _headline(cfg) + f", backbone **{mdl.backbone}**"
          + (f" ({mdl.num_layers} layers, hidden {mdl.hidden_size}, {mdl.num_heads} heads / {mdl.num_kv_heads} KV heads)"
             if not mdl.backbone.startswith(("hf:",)) and mdl.backbone.endswith("tiny") else "")
          + f", {summary['params']:,} parameters ({summary['trainable_params']:,} trained), "
@@ -94,10 +93,7 @@ def _local_training(cfg, run_dir: Path, plot_curves) -> list[str]:
 def _api_training(cfg, run_dir: Path) -> list[str]:
     from ..api.jobs import JOB_FILE
 
-    a = cfg.ascii
-    L = [f"# Report: {cfg.name}", "",
-         f"Dataset **{cfg.data.dataset}**, ASCII {a.width}x{a.height} (crop {a.crop}, ramp `{a.ramp!r}`), "
-         f"prompt template `{cfg.prompt.template}`, backend **mistral-api**.", "", "## Fine-tuning job", ""]
+    L = [f"# Report: {cfg.name}", "", _headline(cfg) + ", backend **mistral-api**.", "", "## Fine-tuning job", ""]
     job_path = run_dir / JOB_FILE
     if job_path.is_file():
         job = json.loads(job_path.read_text())
@@ -115,3 +111,9 @@ def _tokenizer_words(cfg) -> str:
     how = f"chunks of {t.chunk_size}" if t.split == "chunks" else f"split {t.split}"
     base = "" if cfg.model.backbone.endswith("-tiny") else "the checkpoint's tokenizer extended with "
     return f"{base}the ASCII BPE tokenizer ({t.vocab_size} tokens, {how})"
+
+
+def _headline(cfg) -> str:
+    a = cfg.ascii
+    return (f"Dataset **{cfg.data.dataset}**, ASCII {a.width}x{a.height} (crop {a.crop}, ramp `{a.ramp!r}`), "
+            f"prompt template `{cfg.prompt.template}`")

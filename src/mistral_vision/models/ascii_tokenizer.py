@@ -218,15 +218,14 @@ def check_round_trip(tok, texts) -> None:
 # -- in a run ----------------------------------------------------------------------------
 def training_texts(cfg, limit: int) -> list[str]:
     """User-turn texts (prompt template + art) of the first ``limit`` training images, unaugmented."""
-    from ..ascii.render import render_ascii
-    from ..data.datasets import load_split
+    from ..data.datasets import get_dataset
     from ..prompts import PromptFormat
 
     d, a = cfg.data, cfg.ascii
-    data = load_split(d.dataset, "train", d.data_dir, d.offline, d.valid_size, d.split_seed).subset(d.train_limit)
-    arts = render_ascii(data.images[:limit], a.width, a.height, a.ramp, a.invert, a.crop)
-    fmt = PromptFormat(cfg.prompt.template, cfg.prompt.system)
-    return [fmt.messages(art, data.label_names, d.dataset, a.width, a.height)[-1]["content"] for art in arts]
+    arts = render_split(d.dataset, "train", a.width, a.height, a.crop, a.ramp, min(limit, d.train_limit or limit),
+                        d.data_dir, d.offline, d.valid_size, d.split_seed, a.invert)
+    fmt, names = PromptFormat(cfg.prompt.template, cfg.prompt.system), get_dataset(d.dataset).label_names
+    return [fmt.messages(art, names, d.dataset, a.width, a.height)[-1]["content"] for art in arts]
 
 
 def run_tokenizer(cfg, spec, run_dir: Path, log=print):
@@ -265,12 +264,13 @@ def run_tokenizer(cfg, spec, run_dir: Path, log=print):
 # -- the `tokenizer` commands ------------------------------------------------------------
 def render_split(dataset: str, split: str, width: int, height: int, crop: int = 0, ramp: str | None = None,
                  limit: int | None = None, data_dir=None, offline: bool = False, valid_size: int = 5000,
-                 split_seed: int = 0) -> list[str]:
+                 split_seed: int = 0, invert: bool = False) -> list[str]:
+    """The first ``limit`` images of a dataset split as ASCII art."""
     from ..ascii.render import DEFAULT_RAMP, render_ascii
     from ..data.datasets import load_split
 
     data = load_split(dataset, split, data_dir, offline, valid_size, split_seed).subset(limit)
-    return render_ascii(data.images, width, height, ramp or DEFAULT_RAMP, crop=crop)
+    return render_ascii(data.images, width, height, ramp or DEFAULT_RAMP, invert, crop)
 
 
 def train_from_dataset(out: str | Path, dataset: str, width: int, height: int, vocab_size: int, split: str = "none",
