@@ -18,9 +18,6 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from ..errors import UserError
 from .client import RetryPolicy, describe, with_retries
 
-UNKNOWN = "unknown"
-
-
 def normalise_answer(answer: str | None, label_names) -> int:
     """Class index of a free-text answer, or -1.
 
@@ -45,8 +42,7 @@ def normalise_answer(answer: str | None, label_names) -> int:
 
 
 def chat_predict(client, model: str, prompts: list[list[dict]], concurrency: int = 8,
-                 policy: RetryPolicy = RetryPolicy(), max_tokens: int = 16, seed: int = 0, on_result=None,
-                 progress: bool = True):
+                 policy: RetryPolicy = RetryPolicy(), max_tokens: int = 16, seed: int = 0, progress: bool = True):
     """Send every prompt (list of messages) -> yields (position, answer or None, retries, error)."""
     from tqdm.auto import tqdm
 
@@ -75,6 +71,7 @@ def chat_predict(client, model: str, prompts: list[list[dict]], concurrency: int
 def score_with_api(cfg, data, todo, log_records, model: str, server_url: str | None = None, progress: bool = True):
     """Predict images ``todo`` of ``data`` through the API, appending records -> (written, seconds)."""
     from ..ascii.render import render_ascii
+    from ..infer.predict import prediction_record
     from ..prompts import PromptFormat
     from .client import make_client
 
@@ -93,14 +90,8 @@ def score_with_api(cfg, data, todo, log_records, model: str, server_url: str | N
             failed += 1
             first_error = first_error or err
             continue
-        pred = normalise_answer(answer, data.label_names)
-        y = None if data.labels is None or data.labels[i] < 0 else int(data.labels[i])
-        rec = {"index": int(data.indices[i]), "label": y, "label_name": None if y is None else data.label_names[y],
-               "pred": pred, "pred_name": data.label_names[pred] if pred >= 0 else UNKNOWN, "prob": None,
-               "answer": (answer or "")[:200], "retries": retries}
-        if data.sources is not None:
-            rec["source"] = data.sources[i]
-        log_records([rec])
+        log_records([prediction_record(data, i, normalise_answer(answer, data.label_names), prob=None,
+                                       answer=(answer or "")[:200], retries=retries)])
         written += 1
     if failed:
         raise UserError(f"{failed} of {len(todo)} requests still failed after {ac.max_retries} retries "

@@ -16,7 +16,7 @@ def evaluate(run_dir: str | Path, dataset: str, split: str, data_dir: str | None
              limit: int | None = None, progress: bool = True, backend: str | None = None,
              model: str | None = None, server_url: str | None = None) -> dict:
     from ..ascii.render import ascii_to_image, render_ascii
-    from ..infer.predict import load_run_config, predict, resolve_images
+    from ..infer.predict import load_run_config, meta_path_of, predict, resolve_images
     from .metrics import compute_metrics
     from .plots import plot_confusion, plot_gallery
 
@@ -37,7 +37,7 @@ def evaluate(run_dir: str | Path, dataset: str, split: str, data_dir: str | None
     if res.new:
         m["predict_images_per_s"] = res.images_per_s
     if any("retries" in r for r in records):       # API predictions: how hard the server was to reach
-        m["api"] = {"model": json.loads(res.path.with_name(res.path.name + ".meta.json").read_text())["model"],
+        m["api"] = {"model": json.loads(meta_path_of(res.path).read_text())["model"],
                     "requests": len(records), "retries": sum(r.get("retries", 0) for r in records),
                     "unparseable_answers": m["unknown"]}
     out_dir = run_dir / "eval" / stem

@@ -69,6 +69,21 @@ def resolve_images(cfg, dataset=None, split=None, images=None, data_dir=None, of
     return data.subset(limit), f"{dataset}-{split}"
 
 
+def meta_path_of(predictions: Path) -> Path:
+    """The sidecar naming the model that wrote a predictions file."""
+    return predictions.with_name(predictions.name + ".meta.json")
+
+
+def prediction_record(data, i: int, pred: int, **extra) -> dict:
+    """One JSONL record for image ``i`` of ``data`` predicted as class ``pred`` (-1: unknown)."""
+    y = None if data.labels is None or data.labels[i] < 0 else int(data.labels[i])
+    rec = {"index": int(data.indices[i]), "label": y, "label_name": None if y is None else data.label_names[y],
+           "pred": pred, "pred_name": data.label_names[pred] if pred >= 0 else "unknown", **extra}
+    if data.sources is not None:
+        rec["source"] = data.sources[i]
+    return rec
+
+
 def api_model(cfg, run_dir: Path, model: str | None = None) -> str:
     """The fine-tuned model an API-backed run predicts with: given, configured, or recorded."""
     if model or cfg.api.fine_tuned_model:
@@ -97,7 +112,7 @@ def predict(run_dir: str | Path, dataset: str | None = None, split: str | None =
         raise UserError(f"unknown backend {backend!r}; known: local, mistral-api")
     data, stem = resolve_images(cfg, dataset, split, images, data_dir, offline, limit)
     out = Path(out) if out else run_dir / "predictions" / f"{stem}.jsonl"
-    meta_path = out.with_name(out.name + ".meta.json")
+    meta_path = meta_path_of(out)
     if backend == "mistral-api":
         model = api_model(cfg, run_dir, model)
         fp = f"mistral-api:{model}"
@@ -147,14 +162,8 @@ def _predict_local(cfg, run_dir, data, todo, out, stem, batch_size, progress, n_
             recs = []
             for row, i in enumerate(sel.tolist()):
                 pred = int(probs[row].argmax())
-                y = None if data.labels is None or data.labels[i] < 0 else int(data.labels[i])
-                rec = {"index": int(data.indices[i]), "label": y,
-                       "label_name": None if y is None else data.label_names[y],
-                       "pred": pred, "pred_name": data.label_names[pred], "prob": round(float(probs[row, pred]), 6),
-                       "probs": [round(float(p), 6) for p in probs[row]]}
-                if data.sources is not None:
-                    rec["source"] = data.sources[i]
-                recs.append(rec)
+                recs.append(prediction_record(data, i, pred, prob=round(float(probs[row, pred]), 6),
+                                              probs=[round(float(p), 6) for p in probs[row]]))
             log.write(recs)
             bar.update(len(sel))
     seconds = time.time() - t0
