@@ -53,7 +53,7 @@ def measure(cfg, train_steps: int, infer_images: int) -> dict:
     dt = time.perf_counter() - t
     train_ips, train_tps = train_steps * bs / dt, toks / dt
     model.eval()
-    scorer = LabelScorer(model, task.label_ids, tok.pad_token_id)
+    scorer = LabelScorer(model, task.label_ids, tok.pad_token_id, tok.eos_token_id, cfg.eval.score_eos)
     ebs = cfg.eval.batch_size
     scorer.score(prompts[:ebs])
     t = time.perf_counter()

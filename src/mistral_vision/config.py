@@ -57,6 +57,8 @@ class TokenizerConfig:
                                       # | chunks (fixed chunk_size-character pieces of each row)
     chunk_size: int = 2               # ascii-bpe with split chunks: characters per chunk
     train_images: int = 20000         # ascii-bpe: training images whose prompts teach the merges
+    label_tokens: bool = False        # each class name becomes one added token: the answer is one
+                                      # token, so label scoring needs one forward pass per image
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ class EvalConfig:
     splits: tuple[str, ...] = ("valid", "test")   # test is skipped with a note if t10k is absent
     batch_size: int = 256
     misclassified: int = 24           # examples in the report gallery
+    score_eos: bool = False           # also score the labels' closing EOS when it decides nothing
 
 
 @dataclass(frozen=True)

@@ -44,3 +44,34 @@ def test_single_token_labels_need_no_second_pass():
     labels = [[tok.convert_tokens_to_ids(str(d))] for d in range(10)]
     s = LabelScorer(model, labels, tok.pad_token_id).score([[5, 6, 7]])
     assert s[0, 3].item() == pytest.approx(reference_loglik(model, [5, 6, 7], labels[3]), abs=1e-5)
+
+
+def _tiny(bid="mistral-tiny"):
+    torch.manual_seed(0)
+    spec = get_backbone(bid)
+    tok = load_tokenizer(spec)
+    return tok, build_model(spec, ModelConfig(backbone=bid, hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2,
+                                              intermediate_size=64), tok).eval()
+
+
+def test_eos_left_out_only_when_no_label_is_a_prefix_of_another():
+    tok, model = _tiny()
+    eos = tok.eos_token_id
+    enc = lambda names: [tok(n, add_special_tokens=False)["input_ids"] + [eos] for n in names]  # noqa: E731
+    digits, fashion, nested = enc("0123456789"), enc(FASHION), enc(["Shirt", "Shirts", "Coat"])
+    prompt = [5, 6, 7, 8]
+    # digits: one token each, decided before the EOS -> one forward pass, exact log P(digit | prompt)
+    s = LabelScorer(model, digits, tok.pad_token_id, eos).score([prompt])
+    assert s[0, 3].item() == pytest.approx(reference_loglik(model, prompt, digits[3][:-1]), abs=1e-5)
+    assert LabelScorer(model, digits, tok.pad_token_id, eos).rest_in.shape[1] == 0
+    # Fashion names are prefix-free too: every name scored in full, without the EOS
+    s = LabelScorer(model, fashion, tok.pad_token_id, eos).score([prompt])
+    for k, lab in enumerate(fashion):
+        assert s[0, k].item() == pytest.approx(reference_loglik(model, prompt, lab[:-1]), abs=2e-4)
+    # "Shirt" is a prefix of "Shirts": only the EOS tells them apart, so it is scored
+    s = LabelScorer(model, nested, tok.pad_token_id, eos).score([prompt])
+    for k, lab in enumerate(nested):
+        assert s[0, k].item() == pytest.approx(reference_loglik(model, prompt, lab), abs=2e-4)
+    # score_eos keeps it everywhere
+    s = LabelScorer(model, digits, tok.pad_token_id, eos, score_eos=True).score([prompt])
+    assert s[0, 3].item() == pytest.approx(reference_loglik(model, prompt, digits[3]), abs=1e-5)

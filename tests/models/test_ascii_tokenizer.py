@@ -183,3 +183,28 @@ def test_tiny_run_trains_with_the_ascii_tokenizer_and_predict_reloads_it(data_di
     r = predict(run, "mnist", "valid", data_dir=str(data_dir), progress=False)
     recs = read_jsonl_tolerant(r.path)
     assert sum(x["pred"] == x["label"] for x in recs) / len(recs) > 0.5     # chance is 0.1
+
+
+def test_label_tokens_make_each_answer_one_token_and_scoring_one_pass(data_dir, tmp_path):
+    from mistral_vision.infer.predict import predict
+    from mistral_vision.infer.scorer import LabelScorer
+    from mistral_vision.io import read_jsonl_tolerant
+    from mistral_vision.task import AsciiTask
+    from mistral_vision.train.loop import train
+    from tests.conftest import tiny_overrides
+
+    cfg = load_config(None, tiny_overrides(data_dir, name="lab", **{"data.dataset": "fashion-mnist",
+                                                                   "tokenizer": "ascii-bpe", "tokenizer.split": "chunks",
+                                                                   "tokenizer.vocab_size": 500,
+                                                                   "tokenizer.label_tokens": "true"}))
+    train(cfg, progress=False)
+    _, tok, _ = load_trained(cfg.run_dir / "model")
+    names = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+    task = AsciiTask.from_config(cfg, tok, names)
+    assert all(len(ids) == 2 and ids[-1] == tok.eos_token_id for ids in task.label_ids)   # name + EOS
+    assert [tok.decode(ids[:1]) for ids in task.label_ids] == list(names)
+    scorer = LabelScorer(None, task.label_ids, tok.pad_token_id, tok.eos_token_id)
+    assert scorer.rest_in.shape[1] == 0                       # decided by the first token: one pass
+    at.check_round_trip(tok, ["Shirt\n" + "@@ ..\n", "a Coat, Dress or Bag"])
+    r = predict(cfg.run_dir, "fashion-mnist", "valid", data_dir=str(data_dir), progress=False)
+    assert {x["pred_name"] for x in read_jsonl_tolerant(r.path)} <= set(names)

@@ -149,7 +149,7 @@ def _predict_local(cfg, run_dir, data, todo, out, stem, batch_size, progress, n_
     model, tok, _ = load_trained(run_dir / "model", cfg.model.dtype if device == "cuda" else "float32")
     model.to(device)
     task = AsciiTask.from_config(cfg, tok, data.label_names)
-    scorer = LabelScorer(model, task.label_ids, tok.pad_token_id)
+    scorer = LabelScorer(model, task.label_ids, tok.pad_token_id, tok.eos_token_id, cfg.eval.score_eos)
     bs = batch_size or cfg.eval.batch_size
     t0 = time.time()
     show_bar = progress and sys.stderr.isatty()

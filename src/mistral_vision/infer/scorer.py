@@ -4,6 +4,11 @@ Instead of free generation (which can answer something that is no class), every 
 scored and the best one wins, so each prediction is a valid class with a probability
 (softmax over the classes' sequence log-likelihoods). The prompt is run once with a KV
 cache, the cache is repeated for the K labels, and only the label tokens are run again.
+
+The closing EOS of the labels is scored only where it tells labels apart: if no label's
+tokens are a prefix of another's, the answer is decided before the EOS, so it is left out
+(``score_eos=True`` keeps it). Labels of one token each (digits) then need a single
+forward pass over the prompts and nothing else.
 Not for: choosing which images to score (``predict.py``).
 """
 from __future__ import annotations
@@ -27,13 +32,33 @@ def positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.cumsum(-1) - 1).clamp(min=0)
 
 
-class LabelScorer:
-    """Scores K fixed label continuations (token id lists, answer + EOS) after prompts."""
+def prefix_free(seqs: list[list[int]]) -> bool:
+    """True if no sequence is empty or a prefix of another (so each is decided on its own)."""
+    seqs = sorted(tuple(s) for s in seqs)
+    return all(seqs) and all(b[:len(a)] != a for a, b in zip(seqs, seqs[1:]))
 
-    def __init__(self, model, label_ids: list[list[int]], pad_id: int):
+
+def scored_labels(label_ids: list[list[int]], eos_id: int | None, score_eos: bool = False) -> list[list[int]]:
+    """The label tokens to score: without the shared closing EOS when that decides nothing."""
+    if score_eos or eos_id is None or not all(ids and ids[-1] == eos_id for ids in label_ids):
+        return label_ids
+    stripped = [ids[:-1] for ids in label_ids]
+    return stripped if prefix_free(stripped) else label_ids
+
+
+class LabelScorer:
+    """Scores K fixed label continuations (token id lists, answer + EOS) after prompts.
+
+    ``eos_id`` / ``score_eos``: see the module docstring; ``label_ids`` keeps what is scored.
+    """
+
+    def __init__(self, model, label_ids: list[list[int]], pad_id: int, eos_id: int | None = None,
+                 score_eos: bool = False):
         self.model = model
         self.pad_id = pad_id
         self.k = len(label_ids)
+        label_ids = scored_labels(label_ids, eos_id, score_eos)
+        self.label_ids = label_ids
         self.first = torch.tensor([ids[0] for ids in label_ids])
         longest = max(len(ids) for ids in label_ids)
         # Tokens fed in the second pass (all but the last) and the tokens they predict.

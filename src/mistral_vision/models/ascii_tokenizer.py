@@ -234,7 +234,33 @@ def run_tokenizer(cfg, spec, run_dir: Path, log=print):
     ``default``: the backbone's own (char-level for tiny presets). ``ascii-bpe``: the ASCII BPE
     kept in ``run_dir/tokenizer`` (trained there on first use, or copied from
     ``tokenizer.path``), used alone by tiny presets or merged into a checkpoint's tokenizer.
+    ``label_tokens`` adds the class names as single tokens on top of either.
     """
+    from ..data.datasets import get_dataset
+
+    tok = _run_tokenizer(cfg, spec, run_dir, log)
+    if cfg.tokenizer.label_tokens:
+        added = add_label_tokens(tok, get_dataset(cfg.data.dataset).label_names)
+        if added:
+            log(f"      added {len(added)} class names as single tokens")
+    return tok
+
+
+def add_label_tokens(tok, names) -> list[str]:
+    """Add each class name as one verbatim added token (in place); returns the names added.
+
+    Lossless like every added token: wherever the name occurs (the answer, a prompt that
+    lists the classes) it becomes that one token and decodes back to itself.
+    """
+    from tokenizers import AddedToken
+
+    have = tok.get_vocab()
+    new = [n for n in names if n not in have]
+    tok.add_tokens([AddedToken(n, normalized=False, special=False) for n in new])
+    return new
+
+
+def _run_tokenizer(cfg, spec, run_dir: Path, log):
     from .backbones import load_tokenizer
 
     tc = cfg.tokenizer

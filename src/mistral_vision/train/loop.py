@@ -290,5 +290,6 @@ def _validation_monitor(cfg: RunConfig, tokenizer, source):
     d = cfg.data
     valid = load_split(d.dataset, "valid", d.data_dir, d.offline, d.valid_size, d.split_seed).subset(cfg.train.eval_samples)
     prompts = task.encode_prompts(valid.images)
-    return _Monitor(lambda m: LabelScorer(m, task.label_ids, tokenizer.pad_token_id), prompts, valid.labels,
+    return _Monitor(lambda m: LabelScorer(m, task.label_ids, tokenizer.pad_token_id, tokenizer.eos_token_id,
+                                            cfg.eval.score_eos), prompts, valid.labels,
                     cfg.eval.batch_size)
