@@ -1,5 +1,5 @@
-"""All quick benchmarks in one go (`make bench`): rendering speed, model throughput, and
-the config results table from whatever runs exist. Add --run-configs to train them (~1 h).
+"""All quick benchmarks in one go (`make bench`): rendering speed, model throughput, the
+small-CNN reference on the configs' art, and the config results table from whatever runs exist. Add --run-configs to train them (~1 h).
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ def main() -> None:
     # through environment variables, which would otherwise also throttle the model benchmark.
     steps = [("ASCII conversion speed", ["bench_render.py"]),
              ("Tiny-preset throughput", ["bench_model.py"]),
+             ("What survives the rendering: a small CNN on the same art", ["bench_ceiling.py"]),
              ("Shipped CPU configs", ["bench_configs.py"] + (["--run"] if "--run-configs" in sys.argv else []))]
     for title, cmd in steps:
         print(f"## {title}\n", flush=True)
