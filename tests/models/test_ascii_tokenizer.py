@@ -109,6 +109,19 @@ def test_extending_mistral_v1_is_lossless_and_shorter(arts, mistral_v1_hf):
     at.check_round_trip(base, texts)       # "%+" must not become "% +" (SentencePiece's dummy prefix)
 
 
+def test_class_name_tokens_keep_mistral_v1_lossless(mistral_v1_hf):
+    from mistral_vision.data.datasets import get_dataset
+    from mistral_vision.models.backbones import FAMILIES
+
+    base = FAMILIES["mistral"].fix_tokenizer(mistral_v1_hf())
+    names = get_dataset("fashion-mnist").label_names
+    assert at.add_label_tokens(base, names) == [n for n in names if n not in mistral_v1_hf().get_vocab()]
+    texts = ["[INST] Which is it: " + ", ".join(names) + "? [/INST] Ankle boot", "[INST] %+ Coat, or not [/INST]"]
+    at.check_round_trip(base, texts)       # text after a name must not gain SentencePiece's dummy-prefix space
+    ids = base("[INST] x [/INST] Shirt", add_special_tokens=False)["input_ids"]
+    assert base.convert_tokens_to_ids("Shirt") in ids
+
+
 def test_checkpoint_run_extends_tokenizer_and_inits_rows_from_pieces(data_dir, tmp_path):
     # a tiny local checkpoint with a char-level tokenizer stands in for Mistral-7B
     spec_t = get_backbone("mistral-tiny")

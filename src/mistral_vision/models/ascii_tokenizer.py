@@ -125,12 +125,21 @@ def extend_tokenizer(base_tok, ascii_tok) -> list[str]:
     (leftmost-longest) before its own model runs, so art is cut into the learned pieces and
     any text between them is tokenized as before.
     """
+    return add_verbatim_tokens(base_tok, learned_pieces(ascii_tok))
+
+
+def add_verbatim_tokens(tok, texts) -> list[str]:
+    """Add the ``texts`` ``tok`` lacks as non-normalized added tokens (in place); returns them.
+
+    SentencePiece's dummy prefix is dropped first (see :func:`_drop_dummy_prefix`), so the
+    text between added tokens keeps its exact spelling.
+    """
     from tokenizers import AddedToken
 
-    have = base_tok.get_vocab()
-    new = [p for p in learned_pieces(ascii_tok) if p not in have]
-    _drop_dummy_prefix(base_tok)
-    base_tok.add_tokens([AddedToken(p, normalized=False, special=False) for p in new])
+    have = tok.get_vocab()
+    new = [t for t in texts if t not in have]
+    _drop_dummy_prefix(tok)
+    tok.add_tokens([AddedToken(t, normalized=False, special=False) for t in new])
     return new
 
 
@@ -252,12 +261,7 @@ def add_label_tokens(tok, names) -> list[str]:
     Lossless like every added token: wherever the name occurs (the answer, a prompt that
     lists the classes) it becomes that one token and decodes back to itself.
     """
-    from tokenizers import AddedToken
-
-    have = tok.get_vocab()
-    new = [n for n in names if n not in have]
-    tok.add_tokens([AddedToken(n, normalized=False, special=False) for n in new])
-    return new
+    return add_verbatim_tokens(tok, names)
 
 
 def _run_tokenizer(cfg, spec, run_dir: Path, log):
