@@ -1,5 +1,6 @@
 """All quick benchmarks in one go (`make bench`): rendering speed, model throughput, the
-small-CNN reference on the configs' art, and the config results table from whatever runs exist. Add --run-configs to train them (~1 h).
+small-CNN reference on the configs' art, and the config results table from whatever runs
+exist. Add --run-configs to train them (~1 h).
 """
 from __future__ import annotations
 

@@ -17,14 +17,19 @@ def reference_loglik(model, prompt, label):
     return sum(lp[len(prompt) - 1 + j, t].item() for j, t in enumerate(label))
 
 
-@pytest.mark.parametrize("bid", ["mistral-tiny", "llama-tiny"])
-def test_scores_equal_full_forward_log_likelihood(bid):
+def _tiny(bid="mistral-tiny", **model):
+    """(char tokenizer, small random-init model in eval mode), seeded."""
     torch.manual_seed(0)
     spec = get_backbone(bid)
     tok = load_tokenizer(spec)
+    shape = dict(hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=64) | model
+    return tok, build_model(spec, ModelConfig(backbone=bid, **shape), tok).eval()
+
+
+@pytest.mark.parametrize("bid", ["mistral-tiny", "llama-tiny"])
+def test_scores_equal_full_forward_log_likelihood(bid):
     # sliding window shorter than the prompts, so the cached path must respect it too
-    model = build_model(spec, ModelConfig(backbone=bid, hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2,
-                                          intermediate_size=64, sliding_window=12), tok).eval()
+    tok, model = _tiny(bid, sliding_window=12)
     labels = [tok(name + "</s>", add_special_tokens=False)["input_ids"] for name in FASHION]
     rng = np.random.default_rng(0)
     prompts = [rng.integers(5, 90, int(n)).tolist() for n in (9, 20, 14)]    # ragged: left padding
@@ -36,22 +41,10 @@ def test_scores_equal_full_forward_log_likelihood(bid):
 
 
 def test_single_token_labels_need_no_second_pass():
-    torch.manual_seed(0)
-    spec = get_backbone("mistral-tiny")
-    tok = load_tokenizer(spec)
-    model = build_model(spec, ModelConfig(hidden_size=32, num_layers=1, num_heads=4, num_kv_heads=2,
-                                          intermediate_size=64), tok).eval()
+    tok, model = _tiny(num_layers=1)
     labels = [[tok.convert_tokens_to_ids(str(d))] for d in range(10)]
     s = LabelScorer(model, labels, tok.pad_token_id).score([[5, 6, 7]])
     assert s[0, 3].item() == pytest.approx(reference_loglik(model, [5, 6, 7], labels[3]), abs=1e-5)
-
-
-def _tiny(bid="mistral-tiny"):
-    torch.manual_seed(0)
-    spec = get_backbone(bid)
-    tok = load_tokenizer(spec)
-    return tok, build_model(spec, ModelConfig(backbone=bid, hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2,
-                                              intermediate_size=64), tok).eval()
 
 
 def test_eos_left_out_only_when_no_label_is_a_prefix_of_another():
