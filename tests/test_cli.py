@@ -29,6 +29,12 @@ def test_run_end_to_end(data_dir, capsys, tmp_path):
     code, out, _ = run_cli(["evaluate", str(run), "--dataset", "mnist", "--split", "test",
                             "--data-dir", str(data_dir)], capsys)
     assert code == 0 and json.loads((run / "eval/mnist-test/metrics.json").read_text())["accuracy"] == m["accuracy"]
+    # test-time augmentation beside it, and an unknown view set as one line, exit 2
+    code, out, _ = run_cli(["evaluate", str(run), "--dataset", "mnist", "--split", "test", "--limit", "20",
+                            "--data-dir", str(data_dir), "--tta", "shift4"], capsys)
+    assert code == 0 and "eval/mnist-test-tta-shift4/" in out
+    code, _, err = run_cli(["predict", str(run), "--dataset", "mnist", "--split", "test", "--tta", "zoom"], capsys)
+    assert code == 2 and "unknown test-time augmentation 'zoom'" in err and len(err.strip().splitlines()) == 1
     assert main(["validate", str(run / "data" / "train.jsonl")]) == 0
 
 

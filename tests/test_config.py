@@ -40,6 +40,7 @@ def test_overrides_and_types():
     ("prompt.template=nope", "unknown prompt template"),
     ("ascii.ramp=abc", "must start with a space"),
     ("model.num_heads=3", "divisible"),
+    ("eval.tta=rotate", "unknown test-time augmentation 'rotate'; known: none, shift4"),
 ])
 def test_bad_configs(override, msg):
     with pytest.raises(UserError, match=msg):

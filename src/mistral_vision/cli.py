@@ -22,6 +22,11 @@ def _add_backend_args(p):
     p.add_argument("--server-url", help="mistral-api: another API server (default: $MISTRAL_SERVER_URL)")
 
 
+def _add_tta_arg(p):
+    p.add_argument("--tta", metavar="VIEWS", help="test-time augmentation: none, shift4, ... (default: the run's "
+                                                  "eval.tta); another choice is written beside, tagged -tta-VIEWS")
+
+
 def _add_length_args(p):
     g = p.add_mutually_exclusive_group()
     g.add_argument("--steps", type=int, help="training steps")
@@ -66,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--out")
+    _add_tta_arg(p)
     _add_backend_args(p)
 
     p = sub.add_parser("evaluate", help="metrics.json + figures for one split")
@@ -73,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p, dataset_required=True)
     p.add_argument("--split", required=True, choices=("train", "valid", "test"))
     p.add_argument("--limit", type=int)
+    _add_tta_arg(p)
     _add_backend_args(p)
 
     api = sub.add_parser("api", help="Mistral's hosted fine-tuning (needs MISTRAL_API_KEY and the [api] extra)")
@@ -195,7 +202,8 @@ def _cmd(args) -> int:
         from .infer.predict import predict
 
         r = predict(args.run_dir, args.dataset, args.split, args.images, args.data_dir, args.offline, args.limit,
-                    args.out, args.batch_size, backend=args.backend, model=args.model, server_url=args.server_url)
+                    args.out, args.batch_size, backend=args.backend, model=args.model, server_url=args.server_url,
+                    tta=args.tta)
         rate = f", {r.images_per_s:.0f} images/s" if r.new else ""
         print(f"{r.path}: {r.n} predictions ({r.new} new{rate})")
         if r.n <= 10:   # a handful of images: show the answers too
@@ -208,8 +216,8 @@ def _cmd(args) -> int:
         from .eval.evaluate import evaluate
 
         m = evaluate(args.run_dir, args.dataset, args.split, args.data_dir, args.offline, args.limit,
-                     backend=args.backend, model=args.model, server_url=args.server_url)
-        print(f"accuracy {m['accuracy']:.4f} on {m['n']} images; see {args.run_dir}/eval/{args.dataset}-{args.split}/")
+                     backend=args.backend, model=args.model, server_url=args.server_url, tta=args.tta)
+        print(f"accuracy {m['accuracy']:.4f} on {m['n']} images; see {m['eval_dir']}/")
     elif c == "report":
         from .eval.report import write_report
 

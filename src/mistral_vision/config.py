@@ -123,6 +123,8 @@ class EvalConfig:
     batch_size: int = 256
     misclassified: int = 24           # examples in the report gallery
     score_eos: bool = False           # also score the labels' closing EOS when it decides nothing
+    tta: str = "none"                 # test-time augmentation views (infer/tta.py): none, shift4, ...;
+                                      # each view is one more scoring pass. The training monitor uses none.
 
 
 @dataclass(frozen=True)
@@ -272,6 +274,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 def validate(cfg: RunConfig) -> RunConfig:
     from .ascii.render import check_ramp
     from .data.datasets import get_dataset
+    from .infer.tta import tta_views
     from .models.ascii_tokenizer import MIN_VOCAB
     from .models.backbones import get_backbone
     from .prompts import resolve_template
@@ -279,6 +282,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     get_dataset(cfg.data.dataset)
     get_backbone(cfg.model.backbone)
     resolve_template(cfg.prompt.template)
+    tta_views(cfg.eval.tta)
     check_ramp(cfg.ascii.ramp)
     if cfg.backend not in BACKENDS:
         raise UserError(f"unknown backend {cfg.backend!r}; known: {', '.join(BACKENDS)}")

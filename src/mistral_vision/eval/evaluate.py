@@ -14,17 +14,24 @@ from ..io import read_jsonl_tolerant, write_json
 
 def evaluate(run_dir: str | Path, dataset: str, split: str, data_dir: str | None = None, offline: bool = False,
              limit: int | None = None, progress: bool = True, backend: str | None = None,
-             model: str | None = None, server_url: str | None = None) -> dict:
+             model: str | None = None, server_url: str | None = None, tta: str | None = None) -> dict:
+    """Metrics of ``run_dir``'s model on ``dataset``/``split``, predicting what is missing first.
+
+    ``tta`` (test-time augmentation) defaults to the run's ``eval.tta``; another choice is
+    written to ``eval/<dataset>-<split>-tta-<name>/``. Returns the metrics plus ``eval_dir``.
+    """
     from ..ascii.render import ascii_to_image, render_ascii
-    from ..infer.predict import load_run_config, meta_path_of, predict, resolve_images
+    from ..infer.predict import load_run_config, meta_path_of, output_stem, predict, resolve_images
     from .metrics import compute_metrics
     from .plots import plot_confusion, plot_gallery
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
     res = predict(run_dir, dataset=dataset, split=split, data_dir=data_dir, offline=offline, limit=limit,
-                  progress=progress, backend=backend, model=model, server_url=server_url)
+                  progress=progress, backend=backend, model=model, server_url=server_url, tta=tta)
+    tta = tta or cfg.eval.tta
     data, stem = resolve_images(cfg, dataset, split, None, data_dir, offline, limit)
+    stem = output_stem(cfg, stem, tta)
     records = read_jsonl_tolerant(res.path)
     by_index = {r["index"]: r for r in records}
     if len(by_index) != len(records):
@@ -33,7 +40,7 @@ def evaluate(run_dir: str | Path, dataset: str, split: str, data_dir: str | None
     if len(records) != len(data):
         raise UserError(f"{res.path}: {len(data) - len(records)} of {len(data)} predictions missing; rerun evaluate")
     m = compute_metrics(records, data.label_names)
-    m.update({"dataset": dataset, "split": split, "predictions": str(res.path)})
+    m.update({"dataset": dataset, "split": split, "tta": tta, "predictions": str(res.path)})
     if res.new:
         m["predict_images_per_s"] = res.images_per_s
     if any("retries" in r for r in records):       # API predictions: how hard the server was to reach
@@ -57,7 +64,7 @@ def evaluate(run_dir: str | Path, dataset: str, split: str, data_dir: str | None
                                 f"most confident errors, {stem} (original | decoded from ASCII | ASCII)")
     m["gallery_examples"] = [{"index": it["caption"], "art": it["art"]} for it in items[:3]]
     write_json(out_dir / "metrics.json", m)
-    return m
+    return {**m, "eval_dir": str(out_dir)}
 
 
 def load_metrics(run_dir: Path) -> dict[str, dict]:

@@ -27,18 +27,20 @@ def write_report(run_dir: str | Path, notes: list[str] | None = None) -> Path:
     L = _api_training(cfg, run_dir) if cfg.backend == "mistral-api" else _local_training(cfg, run_dir, plot_curves)
     evals = load_metrics(run_dir)
     if evals:
-        L += ["## Results", "", "| split | n | accuracy | 95% CI | majority baseline | macro F1 | mean NLL | unparseable |",
-              "|---|---|---|---|---|---|---|---|"]
+        L += ["## Results", "", "| split | n | accuracy | 95% CI | majority baseline | macro F1 | mean NLL | unparseable "
+              "| test-time views |", "|---|---|---|---|---|---|---|---|---|"]
         for name, m in evals.items():
             lo, hi = m["accuracy_ci95"]
             L.append(f"| {name} | {m['n']} | **{_pct(m['accuracy'])}** | {_pct(lo)} - {_pct(hi)} | "
                      f"{_pct(m['majority_baseline'])} ({m['majority_class']}) | {m['macro_f1']:.4f} | "
-                     f"{m['mean_nll'] if m['mean_nll'] is None else round(m['mean_nll'], 4)} | {m['unknown']} |")
+                     f"{m['mean_nll'] if m['mean_nll'] is None else round(m['mean_nll'], 4)} | {m['unknown']} | "
+                     f"{m.get('tta', 'none')} |")
         L.append("")
         speeds = [f"{name} {m['predict_images_per_s']:.0f} images/s" for name, m in evals.items()
                   if m.get("predict_images_per_s") and "api" not in m]
         if speeds:
-            L += ["Label-scored prediction speed (when last computed): " + ", ".join(speeds) + ".", ""]
+            L += ["Label-scored prediction speed (when last computed; all test-time views included): "
+                  + ", ".join(speeds) + ".", ""]
         for name, m in evals.items():
             if "api" in m:
                 x = m["api"]

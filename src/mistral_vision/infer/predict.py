@@ -100,17 +100,27 @@ def api_model(cfg, run_dir: Path, model: str | None = None) -> str:
 def predict(run_dir: str | Path, dataset: str | None = None, split: str | None = None, images: str | None = None,
             data_dir: str | None = None, offline: bool = False, limit: int | None = None,
             out: str | Path | None = None, batch_size: int | None = None, progress: bool = True,
-            backend: str | None = None, model: str | None = None, server_url: str | None = None) -> PredictResult:
+            backend: str | None = None, model: str | None = None, server_url: str | None = None,
+            tta: str | None = None) -> PredictResult:
     """Predict a split / folder / image with the run's model (local, or its API fine-tune).
 
     ``backend`` defaults to the run's; ``model`` / ``server_url`` apply to ``mistral-api``.
+    ``tta`` (test-time augmentation views, ``infer/tta.py``) defaults to the run's ``eval.tta``;
+    another choice writes to its own file (``<source>-tta-<name>.jsonl``).
     """
+    from .tta import tta_views
+
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
     backend = backend or cfg.backend
     if backend not in ("local", "mistral-api"):
         raise UserError(f"unknown backend {backend!r}; known: local, mistral-api")
+    tta = tta or cfg.eval.tta
+    tta_views(tta)
+    if backend == "mistral-api" and tta != "none":
+        raise UserError(f"test-time augmentation ({tta}) is for local models; use --tta none with the API backend")
     data, stem = resolve_images(cfg, dataset, split, images, data_dir, offline, limit)
+    stem = output_stem(cfg, stem, tta)
     out = Path(out) if out else run_dir / "predictions" / f"{stem}.jsonl"
     meta_path = meta_path_of(out)
     if backend == "mistral-api":
@@ -122,9 +132,12 @@ def predict(run_dir: str | Path, dataset: str | None = None, split: str | None =
         meta = json.loads(meta_path.read_text())
         if meta.get("model") != fp:
             raise UserError(f"{out} holds predictions of another model (run retrained?); delete it to predict again")
+        if meta.get("tta", "none") != tta:
+            raise UserError(f"{out} holds predictions made with test-time augmentation {meta.get('tta', 'none')!r}, "
+                            f"not {tta!r}; choose another --out or delete it")
     done = {r["index"] for r in read_jsonl_tolerant(out)}
     todo = [i for i in range(len(data)) if int(data.indices[i]) not in done]
-    write_json(meta_path, {"model": fp, "run": str(run_dir), "source": stem, "n": len(data)})
+    write_json(meta_path, {"model": fp, "tta": tta, "run": str(run_dir), "source": stem, "n": len(data)})
     if not todo:
         return PredictResult(out, len(done), 0, 0.0)
     if backend == "mistral-api":
@@ -133,16 +146,22 @@ def predict(run_dir: str | Path, dataset: str | None = None, split: str | None =
         with JsonlAppender(out) as log:
             written, seconds = score_with_api(cfg, data, np.asarray(todo), log.write, model, server_url, progress)
         return PredictResult(out, len(done) + written, written, seconds)
-    return _predict_local(cfg, run_dir, data, todo, out, stem, batch_size, progress, len(done))
+    return _predict_local(cfg, run_dir, data, todo, out, stem, batch_size, progress, len(done), tta_views(tta))
 
 
-def _predict_local(cfg, run_dir, data, todo, out, stem, batch_size, progress, n_done) -> PredictResult:
+def output_stem(cfg, stem: str, tta: str) -> str:
+    """File / folder stem of predictions and metrics: the source, tagged when ``tta`` is not the run's."""
+    return stem if tta == cfg.eval.tta else f"{stem}-tta-{tta}"
+
+
+def _predict_local(cfg, run_dir, data, todo, out, stem, batch_size, progress, n_done, views) -> PredictResult:
     import torch
     from tqdm.auto import tqdm
 
     from ..models.backbones import load_trained
     from ..task import AsciiTask
     from .scorer import LabelScorer
+    from .tta import score_views
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -157,8 +176,7 @@ def _predict_local(cfg, run_dir, data, todo, out, stem, batch_size, progress, n_
                                          unit="img", mininterval=1.0, dynamic_ncols=True) as bar:
         for start in range(0, len(todo), bs):
             sel = np.asarray(todo[start:start + bs])
-            scores = scorer.score(task.encode_prompts(data.images[sel]))
-            probs = torch.softmax(scores, -1).numpy()
+            probs = torch.softmax(score_views(scorer, task, data.images[sel], views), -1).numpy()
             recs = []
             for row, i in enumerate(sel.tolist()):
                 pred = int(probs[row].argmax())

@@ -2,11 +2,25 @@
 seeded generator (so a resumed run sees the same data). First an exact whole-pixel
 translation (lossless, no interpolation), then - only if asked - a random rotation, zoom and
 left-right mirror done for the whole batch at once with torch's ``affine_grid`` /
-``grid_sample`` (bilinear, black fill). Not for: evaluation images (never augmented).
+``grid_sample`` (bilinear, black fill). Evaluation images are never randomly augmented; test-time
+augmentation (``infer/tta.py``) uses the fixed ``translate_images`` / ``mirror_images`` views here.
 """
 from __future__ import annotations
 
 import numpy as np
+
+
+def translate_images(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """(N, H, W) batch moved down ``dy`` and right ``dx`` whole pixels (negative: up / left), filling with 0."""
+    n, h, w = images.shape
+    m = max(abs(dy), abs(dx))
+    padded = np.pad(images, ((0, 0), (m, m), (m, m)))
+    return padded[:, m - dy:m - dy + h, m - dx:m - dx + w]
+
+
+def mirror_images(images: np.ndarray) -> np.ndarray:
+    """(N, H, W) batch mirrored left-right."""
+    return np.ascontiguousarray(images[:, :, ::-1])
 
 
 def shift_images(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
