@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,3 +96,8 @@ def test_the_runs_own_views_keep_the_plain_names(tiny_config, data_dir):
     assert m["tta"] == "shift4" and m["eval_dir"].endswith("eval/mnist-valid")
     meta = json.loads((cfg.run_dir / "predictions" / "mnist-valid.jsonl.meta.json").read_text())
     assert meta["tta"] == "shift4"
+    from mistral_vision.eval.report import write_report
+
+    report = Path(write_report(cfg.run_dir)).read_text()
+    assert "| mnist-valid | 20 |" in report and report.count("| shift4 |") == 1
+    assert "Test-time views `shift4`: the image and its 4 one-pixel shifts" in report

@@ -18,6 +18,7 @@ def _pct(x) -> str:
 def write_report(run_dir: str | Path, notes: list[str] | None = None) -> Path:
     from ..config import to_dict
     from ..infer.predict import load_run_config
+    from ..infer.tta import TTA_VIEWS
     from .evaluate import load_metrics
     from .plots import plot_curves
 
@@ -36,6 +37,9 @@ def write_report(run_dir: str | Path, notes: list[str] | None = None) -> Path:
                      f"{m['mean_nll'] if m['mean_nll'] is None else round(m['mean_nll'], 4)} | {m['unknown']} | "
                      f"{m.get('tta', 'none')} |")
         L.append("")
+        for tta in sorted({m.get("tta", "none") for m in evals.values()} - {"none"}):
+            L += [f"Test-time views `{tta}`: {TTA_VIEWS[tta][1]}, each scored; the class log-probabilities are "
+                  "averaged.", ""]
         speeds = [f"{name} {m['predict_images_per_s']:.0f} images/s" for name, m in evals.items()
                   if m.get("predict_images_per_s") and "api" not in m]
         if speeds:
