@@ -5,14 +5,6 @@ import pytest
 from mistral_vision.errors import UserError
 from mistral_vision.infer.predict import predict
 from mistral_vision.io import read_jsonl_tolerant
-from mistral_vision.train.loop import train
-
-
-@pytest.fixture
-def trained(tiny_config):
-    cfg = tiny_config(name="p")
-    train(cfg, progress=False)
-    return cfg
 
 
 def test_predict_resumes_without_duplicates(trained, data_dir):

@@ -39,13 +39,6 @@ def test_view_sets_start_with_the_image_itself_and_unknown_names_fail():
         tta_views("rotate")
 
 
-@pytest.fixture
-def trained(tiny_config):
-    cfg = tiny_config(name="tta")
-    train(cfg, progress=False)
-    return cfg
-
-
 def test_predictions_average_the_views_log_probabilities(trained, data_dir):
     from mistral_vision.infer.predict import load_run_config, resolve_images
     from mistral_vision.infer.scorer import LabelScorer

@@ -21,7 +21,7 @@ def evaluate(run_dir: str | Path, dataset: str, split: str, data_dir: str | None
     written to ``eval/<dataset>-<split>-tta-<name>/``. Returns the metrics plus ``eval_dir``.
     """
     from ..ascii.render import ascii_to_image, render_ascii
-    from ..infer.predict import load_run_config, meta_path_of, output_stem, predict, resolve_images
+    from ..infer.predict import load_run_config, meta_path_of, predict, resolve_images
     from .metrics import compute_metrics
     from .plots import plot_confusion, plot_gallery
 
@@ -29,9 +29,8 @@ def evaluate(run_dir: str | Path, dataset: str, split: str, data_dir: str | None
     cfg = load_run_config(run_dir)
     res = predict(run_dir, dataset=dataset, split=split, data_dir=data_dir, offline=offline, limit=limit,
                   progress=progress, backend=backend, model=model, server_url=server_url, tta=tta)
-    tta = tta or cfg.eval.tta
-    data, stem = resolve_images(cfg, dataset, split, None, data_dir, offline, limit)
-    stem = output_stem(cfg, stem, tta)
+    data, _ = resolve_images(cfg, dataset, split, None, data_dir, offline, limit)
+    stem = res.path.stem                 # <dataset>-<split>, tagged -tta-<name> for views not the run's
     records = read_jsonl_tolerant(res.path)
     by_index = {r["index"]: r for r in records}
     if len(by_index) != len(records):
@@ -40,7 +39,7 @@ def evaluate(run_dir: str | Path, dataset: str, split: str, data_dir: str | None
     if len(records) != len(data):
         raise UserError(f"{res.path}: {len(data) - len(records)} of {len(data)} predictions missing; rerun evaluate")
     m = compute_metrics(records, data.label_names)
-    m.update({"dataset": dataset, "split": split, "tta": tta, "predictions": str(res.path)})
+    m.update({"dataset": dataset, "split": split, "tta": res.tta, "predictions": str(res.path)})
     if res.new:
         m["predict_images_per_s"] = res.images_per_s
     if any("retries" in r for r in records):       # API predictions: how hard the server was to reach

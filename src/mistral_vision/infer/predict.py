@@ -27,6 +27,7 @@ class PredictResult:
     n: int
     new: int
     seconds: float
+    tta: str = "none"                # the test-time views the file was predicted with
 
     @property
     def images_per_s(self) -> float:
@@ -116,11 +117,12 @@ def predict(run_dir: str | Path, dataset: str | None = None, split: str | None =
     if backend not in ("local", "mistral-api"):
         raise UserError(f"unknown backend {backend!r}; known: local, mistral-api")
     tta = tta or cfg.eval.tta
-    tta_views(tta)
+    tta_views(tta)                      # unknown names fail before any work
     if backend == "mistral-api" and tta != "none":
         raise UserError(f"test-time augmentation ({tta}) is for local models; use --tta none with the API backend")
     data, stem = resolve_images(cfg, dataset, split, images, data_dir, offline, limit)
-    stem = output_stem(cfg, stem, tta)
+    if tta != cfg.eval.tta:              # not the run's own views: a file of their own
+        stem = f"{stem}-tta-{tta}"
     out = Path(out) if out else run_dir / "predictions" / f"{stem}.jsonl"
     meta_path = meta_path_of(out)
     if backend == "mistral-api":
@@ -139,29 +141,24 @@ def predict(run_dir: str | Path, dataset: str | None = None, split: str | None =
     todo = [i for i in range(len(data)) if int(data.indices[i]) not in done]
     write_json(meta_path, {"model": fp, "tta": tta, "run": str(run_dir), "source": stem, "n": len(data)})
     if not todo:
-        return PredictResult(out, len(done), 0, 0.0)
+        return PredictResult(out, len(done), 0, 0.0, tta)
     if backend == "mistral-api":
         from ..api.predict import score_with_api
 
         with JsonlAppender(out) as log:
             written, seconds = score_with_api(cfg, data, np.asarray(todo), log.write, model, server_url, progress)
-        return PredictResult(out, len(done) + written, written, seconds)
-    return _predict_local(cfg, run_dir, data, todo, out, stem, batch_size, progress, len(done), tta_views(tta))
+        return PredictResult(out, len(done) + written, written, seconds, tta)
+    return _predict_local(cfg, run_dir, data, todo, out, stem, batch_size, progress, len(done), tta)
 
 
-def output_stem(cfg, stem: str, tta: str) -> str:
-    """File / folder stem of predictions and metrics: the source, tagged when ``tta`` is not the run's."""
-    return stem if tta == cfg.eval.tta else f"{stem}-tta-{tta}"
-
-
-def _predict_local(cfg, run_dir, data, todo, out, stem, batch_size, progress, n_done, views) -> PredictResult:
+def _predict_local(cfg, run_dir, data, todo, out, stem, batch_size, progress, n_done, tta) -> PredictResult:
     import torch
     from tqdm.auto import tqdm
 
     from ..models.backbones import load_trained
     from ..task import AsciiTask
     from .scorer import LabelScorer
-    from .tta import score_views
+    from .tta import score_views, tta_views
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -170,6 +167,7 @@ def _predict_local(cfg, run_dir, data, todo, out, stem, batch_size, progress, n_
     task = AsciiTask.from_config(cfg, tok, data.label_names)
     scorer = LabelScorer(model, task.label_ids, tok.pad_token_id, tok.eos_token_id, cfg.eval.score_eos)
     bs = batch_size or cfg.eval.batch_size
+    views = tta_views(tta)
     t0 = time.time()
     show_bar = progress and sys.stderr.isatty()
     with JsonlAppender(out) as log, tqdm(total=len(todo), disable=not show_bar, desc=f"predict {stem}",
@@ -185,4 +183,4 @@ def _predict_local(cfg, run_dir, data, todo, out, stem, batch_size, progress, n_
             log.write(recs)
             bar.update(len(sel))
     seconds = time.time() - t0
-    return PredictResult(out, n_done + len(todo), len(todo), seconds)
+    return PredictResult(out, n_done + len(todo), len(todo), seconds, tta)
