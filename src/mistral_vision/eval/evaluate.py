@@ -21,7 +21,7 @@ def evaluate(run_dir: str | Path, dataset: str, split: str, data_dir: str | None
     written to ``eval/<dataset>-<split>-tta-<name>/``. Returns the metrics plus ``eval_dir``.
     """
     from ..ascii.render import ascii_to_image, render_ascii
-    from ..infer.predict import load_run_config, meta_path_of, predict, resolve_images
+    from ..infer.predict import load_run_config, meta_path_of, predict
     from .metrics import compute_metrics
     from .plots import plot_confusion, plot_gallery
 
@@ -29,7 +29,7 @@ def evaluate(run_dir: str | Path, dataset: str, split: str, data_dir: str | None
     cfg = load_run_config(run_dir)
     res = predict(run_dir, dataset=dataset, split=split, data_dir=data_dir, offline=offline, limit=limit,
                   progress=progress, backend=backend, model=model, server_url=server_url, tta=tta)
-    data, _ = resolve_images(cfg, dataset, split, None, data_dir, offline, limit)
+    data = res.data                      # the images predict loaded, not read a second time
     stem = res.path.stem                 # <dataset>-<split>, tagged -tta-<name> for views not the run's
     records = read_jsonl_tolerant(res.path)
     by_index = {r["index"]: r for r in records}

@@ -28,6 +28,7 @@ class PredictResult:
     new: int
     seconds: float
     tta: str = "none"                # the test-time views the file was predicted with
+    data: object = None              # the ImageSet predicted (labels, indices, images), for evaluate
 
     @property
     def images_per_s(self) -> float:
@@ -141,13 +142,13 @@ def predict(run_dir: str | Path, dataset: str | None = None, split: str | None =
     todo = [i for i in range(len(data)) if int(data.indices[i]) not in done]
     write_json(meta_path, {"model": fp, "tta": tta, "run": str(run_dir), "source": stem, "n": len(data)})
     if not todo:
-        return PredictResult(out, len(done), 0, 0.0, tta)
+        return PredictResult(out, len(done), 0, 0.0, tta, data)
     if backend == "mistral-api":
         from ..api.predict import score_with_api
 
         with JsonlAppender(out) as log:
             written, seconds = score_with_api(cfg, data, np.asarray(todo), log.write, model, server_url, progress)
-        return PredictResult(out, len(done) + written, written, seconds, tta)
+        return PredictResult(out, len(done) + written, written, seconds, tta, data)
     return _predict_local(cfg, run_dir, data, todo, out, stem, batch_size, progress, len(done), tta)
 
 
@@ -183,4 +184,4 @@ def _predict_local(cfg, run_dir, data, todo, out, stem, batch_size, progress, n_
             log.write(recs)
             bar.update(len(sel))
     seconds = time.time() - t0
-    return PredictResult(out, n_done + len(todo), len(todo), seconds, tta)
+    return PredictResult(out, n_done + len(todo), len(todo), seconds, tta, data)
