@@ -31,7 +31,14 @@ def make_client(server_url: str | None = None, timeout_s: float = 60.0):
     url = server_url or os.environ.get(URL_ENV) or None
     # The SDK's own retries stay off (its default): with_retries counts every retry for the
     # report and honours Retry-After.
-    return Mistral(api_key=key, server_url=url, timeout_ms=int(timeout_s * 1000))
+    # We never call the async API, but an SDK-owned async client is closed by a GC finalizer
+    # that runs asyncio.run(); a finalizer that imports while another import is in progress
+    # raises KeyError(<thread id>) inside importlib on Python < 3.12 (seen in our test suite).
+    # A supplied async client is left alone by that finalizer.
+    import httpx
+
+    return Mistral(api_key=key, server_url=url, timeout_ms=int(timeout_s * 1000),
+                   async_client=httpx.AsyncClient(follow_redirects=True))
 
 
 def status_of(exc) -> int | None:
