@@ -47,6 +47,12 @@ def test_bad_configs(override, msg):
         load_config(None, [override])
 
 
+def test_api_runs_refuse_test_time_views():
+    with pytest.raises(UserError, match="mistral-api backend needs eval.tta: none"):
+        load_config(None, ["backend=mistral-api", "eval.tta=shift4"])
+    assert load_config(None, ["backend=mistral-api"]).eval.tta == "none"
+
+
 def test_bad_yaml_names_the_line(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("name: x\ntrain:\n  epochs: [1\n")

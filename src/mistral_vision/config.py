@@ -306,6 +306,8 @@ def validate(cfg: RunConfig) -> RunConfig:
               (cfg.train.loss_reduction in ("sequence", "token"), "train.loss_reduction must be sequence or token"),
               (cfg.model.dtype in ("float32", "bfloat16", "float16"), "model.dtype must be float32, bfloat16 or float16"),
               (all(s in ("train", "valid", "test") for s in cfg.eval.splits), "eval.splits must be among train, valid, test"),
+              (cfg.backend != "mistral-api" or cfg.eval.tta == "none",   # refused before a paid job starts
+               "eval.tta is for local models; the mistral-api backend needs eval.tta: none"),
               (not (cfg.model.lora.enabled and get_backbone(cfg.model.backbone).is_tiny),
                "model.lora.enabled is for pretrained checkpoints; tiny presets train all their weights")]
     for ok, msg in checks:
