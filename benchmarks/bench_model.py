@@ -34,8 +34,8 @@ def measure(cfg, train_steps: int, infer_images: int) -> dict:
     from mistral_vision.infer.scorer import LabelScorer
     from mistral_vision.models.ascii_tokenizer import run_tokenizer
     from mistral_vision.models.backbones import build_model, get_backbone
-    from mistral_vision.task import AsciiTask
-    from mistral_vision.train.batches import answer_loss, collate, example
+    from mistral_vision.tasks.ascii import AsciiTask
+    from mistral_vision.train.batches import answer_loss
 
     torch.manual_seed(0)
     spec = get_backbone(cfg.model.backbone)
@@ -45,13 +45,15 @@ def measure(cfg, train_steps: int, infer_images: int) -> dict:
     data = load_split(cfg.data.dataset, "valid", data_dir(), True)
     task = AsciiTask.from_config(cfg, tok, data.label_names)
     bs = cfg.train.batch_size
-    prompts = task.encode_prompts(data.images[:max(infer_images, bs * 3)])
+    n = max(infer_images, bs * 3)
+    prompts = task.encode(data.images[:n])
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     model.train()
-    exs = [example(p, task.label_ids[y]) for p, y in zip(prompts, data.labels.tolist())]
+    exs = task.examples(data.images[:n], data.labels[:n])
 
     def step(i):
-        batch = collate(exs[(i * bs) % (len(exs) - bs):][:bs], tok.pad_token_id)
+        start = (i * bs) % (len(exs) - bs)
+        batch = exs.batch(range(start, start + bs), task.pad_id)
         loss, _ = answer_loss(model, batch, cfg.train.loss_reduction)
         loss.backward()
         opt.step()
@@ -67,12 +69,13 @@ def measure(cfg, train_steps: int, infer_images: int) -> dict:
     model.eval()
     scorer = LabelScorer(model, task.label_ids, tok.pad_token_id, tok.eos_token_id, cfg.eval.score_eos)
     ebs = cfg.eval.batch_size
-    scorer.score(prompts[:ebs])
+    scorer.score(prompts.ids[:ebs], prompts.take(range(ebs)).extras)
     t = time.perf_counter()
     for i in range(0, infer_images, ebs):
-        scorer.score(prompts[i:i + ebs])
+        part = prompts.take(range(i, min(i + ebs, len(prompts))))
+        scorer.score(part.ids, part.extras)
     infer_ips = infer_images / (time.perf_counter() - t)
-    return {"params": sum(p.numel() for p in model.parameters()), "prompt_tokens": len(prompts[0]),
+    return {"params": sum(p.numel() for p in model.parameters()), "prompt_tokens": len(prompts.ids[0]),
             "train_img_s": train_ips, "train_tok_s": train_tps, "infer_img_s": infer_ips}
 
 

@@ -23,7 +23,15 @@ def test_run_end_to_end(data_dir, capsys, tmp_path):
               "eval/mnist-test/metrics.json", "data/train.jsonl", "data/test.jsonl", "config.yaml"]:
         assert (run / f).is_file(), f
     m = json.loads((run / "eval/mnist-test/metrics.json").read_text())
-    assert m["n"] == 200 and 0 <= m["accuracy"] <= 1
+    recs = [json.loads(line) for line in (run / "predictions/mnist-test.jsonl").read_text().splitlines()]
+    assert m["n"] == len(recs) == 200 and len({r["index"] for r in recs}) == 200
+    assert m["accuracy"] == sum(r["pred"] == r["label"] for r in recs) / len(recs)
+    conf = np.array(m["confusion"])
+    assert conf.shape == (10, 10) and conf.sum() == m["n"] and np.trace(conf) / m["n"] == m["accuracy"]
+    assert conf.sum(1).tolist() == np.bincount([r["label"] for r in recs], minlength=10).tolist()
+    # the bar's row gives the class away: 3 tiny epochs reach 0.48 (deterministic); chance 0.1, majority 0.13
+    majority = np.bincount([r["label"] for r in recs]).max() / len(recs)
+    assert m["majority_baseline"] == majority and m["accuracy"] > max(0.3, 2 * majority)
     assert (run / "report.md").read_text().count("![confusion matrix]") == 2
     # the evaluate command writes the same file the pipeline did
     code, out, _ = run_cli(["evaluate", str(run), "--dataset", "mnist", "--split", "test",
@@ -83,6 +91,21 @@ def test_bad_input_is_one_line_exit_2(args, setup, msg, data_dir, tmp_path, caps
     assert msg in err, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not list(tmp_path.glob("o/*.jsonl"))            # nothing half-written
+
+
+def test_failed_prepare_leaves_no_prepare_json(data_dir, tmp_path, capsys):
+    # a prepare.json describes finished files (`api finetune` trusts it): none after a failure,
+    # not even a stale one from an earlier prepare into the same folder
+    args = ["prepare", "--dataset", "mnist", "--data-dir", str(data_dir), "--offline", "--ascii-size", "8",
+            "--valid-size", "100", "--out", str(tmp_path / "o")]
+    assert run_cli(args, capsys)[0] == 0 and (tmp_path / "o" / "prepare.json").is_file()
+    _corrupt(data_dir)
+    for out_dir in ("o", "fresh"):
+        code, out, err = run_cli(args[:-1] + [str(tmp_path / out_dir)], capsys)
+        assert code == 2 and "corrupt or truncated gzip" in err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert not (tmp_path / out_dir / "prepare.json").exists()
+        assert not list((tmp_path / out_dir).glob(".*"))     # no temporary files left behind
 
 
 def test_undecodable_image_and_incompatible_resume(data_dir, tmp_path, capsys):

@@ -136,8 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--valid-size", type=int, default=5000, help="images carved from train for validation")
         p.add_argument("--split-seed", type=int, default=0)
     p = tsub.choices["train"]
-    p.add_argument("--vocab-size", type=int, required=True,
-                   help="largest vocabulary, incl. the 357 special/base/byte tokens")
+    p.add_argument("--vocab-size", type=int,
+                   default=__import__("mistral_vision.config",   # the config's default, one source of truth
+                                      fromlist=["TokenizerConfig"]).TokenizerConfig().vocab_size,
+                   help="largest vocabulary, incl. the 357 special/base/byte tokens (default: %(default)s, the "
+                        "config default tokenizer.vocab_size)")
     p.add_argument("--split", default="none", choices=("none", "rows", "chunks"), help="what one BPE word is")
     p.add_argument("--chunk-size", type=int, default=2, help="characters per chunk with --split chunks")
     p.add_argument("--train-images", type=int, default=20000)
@@ -194,12 +197,12 @@ def _cmd(args) -> int:
         print(f"{out}: kept {rep.kept} ({rep.repaired} repaired), dropped {len(rep.dropped)}")
     elif c == "train":
         from .config import load_config
-        from .train.loop import train
+        from .pipeline import train_run
 
-        s = train(load_config(args.config, args.set), resume=args.resume)
+        s = train_run(load_config(args.config, args.set), resume=args.resume)
         print(f"trained {s['steps']} steps in {s['wall_s'] / 60:.1f} min")
     elif c == "predict":
-        from .infer.predict import predict
+        from .predict import predict
 
         r = predict(args.run_dir, args.dataset, args.split, args.images, args.data_dir, args.offline, args.limit,
                     args.out, args.batch_size, backend=args.backend, model=args.model, server_url=args.server_url,

@@ -1,7 +1,8 @@
 """Typed run configuration: dataclasses, YAML loading, ``--set`` overrides, validation.
 
-One :class:`RunConfig` describes a whole experiment (data, ASCII format, prompt, model,
-training, evaluation). Unknown keys are errors naming the key and the known ones. Configs
+One :class:`RunConfig` describes a whole experiment (route, data, ASCII format or vision
+tower, prompt, model, training stages, evaluation). ``route`` (``ascii`` | ``llava``, default
+``ascii``) decides which sections apply; validation hands off per route. Unknown keys are errors naming the key and the known ones. Configs
 are never mutated after loading: overrides produce a new object. The resolved config is
 dumped into every run directory as ``config.yaml`` and ``config.json``.
 Not for: the registries themselves (datasets, backbones, templates live beside their code).
@@ -89,6 +90,34 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class VisionConfig:
+    """The LLaVA route's vision tower and projector (``route: llava`` only)."""
+    tower: str = "clip-tiny"          # registry id (models/vision.py: clip-tiny, siglip-tiny, clip-vit-l-14-336,
+                                      # siglip-so400m) or hf:<path or hub id>
+    patch_size: int = 7               # tiny towers: 28x28 / patch 7 = 16 patches, patch 4 = 49
+    hidden_size: int = 128            # tiny towers' shape (ignored for pretrained towers)
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 512
+    feature_layer: int = -2           # hidden layer whose patch features are projected (LLaVA-1.5: -2)
+    select_strategy: str | None = None  # default: drop CLS (CLIP); full: keep every token (SigLIP has no CLS);
+                                        # None: the tower's own (default for CLIP, full for SigLIP)
+    projector: str = "mlp2x-gelu"     # LLaVA-1.5's two-layer GELU MLP (transformers' LlavaMultiModalProjector)
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One training stage: freeze everything but ``trainable`` parts, fit, checkpoint."""
+    name: str = "train"
+    trainable: dict[str, float] = field(default_factory=dict)  # part -> learning rate; parts: projector,
+                                                               # vision, llm, llm-lora (empty: from train.lr)
+    epochs: float | None = None       # None: train.epochs
+    batch_size: int | None = None     # None: train.batch_size
+    warmup_steps: int | None = None   # None: train.warmup_steps
+    init_from: str | None = None      # start from a finished stage of another run: RUN_DIR/stages/<i>-<name>
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     epochs: float = 1.0
     batch_size: int = 64              # per device
@@ -150,6 +179,8 @@ class ApiConfig:
 class RunConfig:
     name: str = "run"                 # names runs/<name>/
     runs_dir: str = "runs"
+    route: str = "ascii"              # ascii: images as ASCII art in the prompt; llava: a vision tower's
+                                      # features through a projector into the LLM (the `vision` section)
     backend: str = "local"            # local: train here; mistral-api: fine-tune and predict through
                                       # Mistral's API (the `api` section)
     data: DataConfig = field(default_factory=DataConfig)
@@ -157,7 +188,9 @@ class RunConfig:
     prompt: PromptConfig = field(default_factory=PromptConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)   # `tokenizer: ascii-bpe` = kind
     model: ModelConfig = field(default_factory=ModelConfig)
+    vision: VisionConfig | None = None  # route: llava only (absent: the defaults above)
     train: TrainConfig = field(default_factory=TrainConfig)
+    stages: tuple[StageConfig, ...] = ()  # absent: one stage (ascii), LLaVA-1.5's two (llava); train/stages.py
     eval: EvalConfig = field(default_factory=EvalConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
 
@@ -193,6 +226,11 @@ def _convert(tp, value, where: str):
             except UserError as e:
                 errors.append(str(e))
         raise UserError(errors[0] if errors else f"config {where}: bad value {value!r}")
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise UserError(f"config {where}: expected a mapping, got {value!r}")
+        kt, vt = typing.get_args(tp)
+        return {_convert(kt, k, f"{where}"): _convert(vt, v, f"{where}.{k}") for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise UserError(f"config {where}: expected a list, got {value!r}")
@@ -262,13 +300,33 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         path, value = _parse_override(item)
         node = data
         for k in path[:-1]:
+            if isinstance(node, list):                                # stages.1.lr=...: a list index
+                node = _list_item(node, k, item)
+                continue
             if isinstance(node.get(k), str) and k in SHORTHANDS:      # `tokenizer: ascii-bpe` + tokenizer.x=...
                 node[k] = {SHORTHANDS[k]: node[k]}
             node = node.setdefault(k, {})
-            if not isinstance(node, dict):
+            if not isinstance(node, (dict, list)):
                 raise UserError(f"--set {item!r}: {k!r} is not a section")
-        node[path[-1]] = value
+        if isinstance(node, list):
+            idx = _list_index(node, path[-1], item)
+            node[idx] = value
+        else:
+            node[path[-1]] = value
     return data
+
+
+def _list_index(node: list, key: str, item: str) -> int:
+    if not key.isdigit() or int(key) >= len(node):
+        raise UserError(f"--set {item!r}: {key!r} is not an index of a list of {len(node)}")
+    return int(key)
+
+
+def _list_item(node: list, key: str, item: str) -> dict:
+    got = node[_list_index(node, key, item)]
+    if not isinstance(got, dict):
+        raise UserError(f"--set {item!r}: item {key} is not a section")
+    return got
 
 
 def validate(cfg: RunConfig) -> RunConfig:
@@ -279,11 +337,22 @@ def validate(cfg: RunConfig) -> RunConfig:
     from .models.backbones import get_backbone
     from .prompts import resolve_template
 
+    from .tasks import ROUTES
+    from .train.stages import resolve_stages
+
+    if cfg.route not in ROUTES:
+        raise UserError(f"unknown route {cfg.route!r}; known: {', '.join(ROUTES)}")
     get_dataset(cfg.data.dataset)
     get_backbone(cfg.model.backbone)
+    if cfg.route == "llava":
+        _validate_llava(cfg)
+    elif cfg.vision is not None:
+        raise UserError("config: a `vision` section is for route: llava; this config's route is ascii")
+    resolve_stages(cfg)
     resolve_template(cfg.prompt.template)
     tta_views(cfg.eval.tta)
-    check_ramp(cfg.ascii.ramp)
+    if cfg.route == "ascii":
+        check_ramp(cfg.ascii.ramp)
     if cfg.backend not in BACKENDS:
         raise UserError(f"unknown backend {cfg.backend!r}; known: {', '.join(BACKENDS)}")
     if not cfg.name or "/" in cfg.name or cfg.name.startswith("."):
@@ -316,6 +385,23 @@ def validate(cfg: RunConfig) -> RunConfig:
     return cfg
 
 
+def _validate_llava(cfg: RunConfig) -> None:
+    from .models.vision import check_vision
+
+    check_vision(cfg.vision or VisionConfig())
+    checks = [(cfg.backend == "local", "route: llava trains locally; the mistral-api backend is for route: ascii"),
+              (cfg.tokenizer.kind == "default", "tokenizer.kind ascii-bpe is for route: ascii"),
+              (cfg.train.train_file is None, "train.train_file (a chat JSONL) is for route: ascii")]
+    for ok, msg in checks:
+        if not ok:
+            raise UserError(f"config: {msg}")
+
+
+def vision_of(cfg: RunConfig) -> VisionConfig:
+    """The run's vision section (route: llava), with its defaults when absent."""
+    return cfg.vision or VisionConfig()
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
     """Load a YAML config (or the defaults when ``path`` is None), apply overrides, validate."""
     import yaml
@@ -338,6 +424,14 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         return validate(from_dict(RunConfig, data))
     except UserError as e:
         raise UserError(f"{path}: {e}" if path else str(e)) from None
+
+
+def load_run_config(run_dir: str | Path) -> RunConfig:
+    """The resolved config a run directory was trained with (its ``config.json``)."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise UserError(f"{run_dir}: not a run directory (no config.json); run `mistral-vision train` first")
+    return from_dict(RunConfig, json.loads(path.read_text()))
 
 
 def dump_config(cfg: RunConfig, run_dir: str | Path) -> None:

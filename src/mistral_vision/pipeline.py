@@ -24,12 +24,9 @@ def prepare(dataset: str, out: str | Path, data_dir=None, offline: bool = False,
 
     fmt = PromptFormat(template, system)
     ramp = ramp or DEFAULT_RAMP
-    # How the files were made, as config sections: an API run started from these files
-    # (`api finetune`) predicts with exactly the same rendering and prompt.
-    write_json(Path(out) / PREPARE_FILE, {
-        "data": {"dataset": dataset, "valid_size": valid_size, "split_seed": split_seed},
-        "ascii": {"width": width, "height": height, "ramp": ramp, "invert": invert, "crop": crop},
-        "prompt": {"template": template, "system": system}})
+    # `api finetune` trusts prepare.json to describe the files beside it: drop a stale one now and
+    # write the new one only once every split is written, so a failed prepare leaves none.
+    (Path(out) / PREPARE_FILE).unlink(missing_ok=True)
     counts = {}
     for split in ("train", "valid", "test"):
         try:
@@ -44,7 +41,21 @@ def prepare(dataset: str, out: str | Path, data_dir=None, offline: bool = False,
         samples = ({"messages": fmt.messages(art, data.label_names, dataset, width, height, data.label_names[y])}
                    for art, y in zip(arts, data.labels.tolist()))
         counts[split] = write_jsonl(Path(out) / f"{split}.jsonl", samples)
+    # How the files were made, as config sections: an API run started from these files
+    # (`api finetune`) predicts with exactly the same rendering and prompt.
+    write_json(Path(out) / PREPARE_FILE, {
+        "data": {"dataset": dataset, "valid_size": valid_size, "split_seed": split_seed},
+        "ascii": {"width": width, "height": height, "ramp": ramp, "invert": invert, "crop": crop},
+        "prompt": {"template": template, "system": system}})
     return counts
+
+
+def train_run(cfg, resume: bool = False, progress: bool = True) -> dict:
+    """Train ``cfg`` with the validation monitor drawing the training curve; returns the summary."""
+    from .infer.monitor import validation_monitor
+    from .train.loop import train
+
+    return train(cfg, resume=resume, progress=progress, monitor_factory=validation_monitor)
 
 
 def run(config_path: str | Path | None, overrides: list[str] | None = None, progress: bool = True,
@@ -55,22 +66,24 @@ def run(config_path: str | Path | None, overrides: list[str] | None = None, prog
     from .config import load_config
     from .eval.evaluate import evaluate
     from .eval.report import write_report
-    from .train.loop import train
 
     cfg = load_config(config_path, overrides)
     run_dir = cfg.run_dir
     d, a = cfg.data, cfg.ascii
-    log(f"[1/4] prepare: {d.dataset} -> {run_dir / 'data'}")
-    counts = prepare(d.dataset, run_dir / "data", d.data_dir, d.offline, a.width, a.height, a.ramp, a.invert, a.crop,
-                     cfg.prompt.template, cfg.prompt.system, d.valid_size, d.split_seed,
-                     {"train": d.train_limit, "valid": d.valid_limit, "test": d.test_limit}, log)
-    log("      " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
+    if cfg.route == "ascii":
+        log(f"[1/4] prepare: {d.dataset} -> {run_dir / 'data'}")
+        counts = prepare(d.dataset, run_dir / "data", d.data_dir, d.offline, a.width, a.height, a.ramp, a.invert,
+                         a.crop, cfg.prompt.template, cfg.prompt.system, d.valid_size, d.split_seed,
+                         {"train": d.train_limit, "valid": d.valid_limit, "test": d.test_limit}, log)
+        log("      " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
+    else:
+        log(f"[1/4] prepare: nothing to write for route {cfg.route} (the tower reads the images directly)")
     if cfg.backend == "mistral-api":
         api_finetune_stage(cfg, log)
     else:
         resume = (run_dir / "config.json").is_file()
         log(f"[2/4] train: {cfg.model.backbone}" + (" (resuming)" if resume else ""))
-        summary = train(cfg, resume=resume, progress=progress)
+        summary = train_run(cfg, resume=resume, progress=progress)
         log(f"      {summary['steps']} steps in {summary['wall_s'] / 60:.1f} min")
     notes = []
     for split in cfg.eval.splits:

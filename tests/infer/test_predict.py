@@ -3,7 +3,7 @@ import json
 import pytest
 
 from mistral_vision.errors import UserError
-from mistral_vision.infer.predict import predict
+from mistral_vision.predict import predict
 from mistral_vision.io import read_jsonl_tolerant
 
 

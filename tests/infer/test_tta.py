@@ -7,10 +7,10 @@ import torch
 
 from mistral_vision.errors import UserError
 from mistral_vision.eval.evaluate import evaluate
-from mistral_vision.infer.predict import predict
+from mistral_vision.predict import predict
 from mistral_vision.infer.tta import TTA_VIEWS, tta_views
 from mistral_vision.io import read_jsonl_tolerant
-from mistral_vision.train.augment import mirror_images, translate_images
+from mistral_vision.data.augment import mirror_images, translate_images
 from mistral_vision.train.loop import train
 
 
@@ -40,10 +40,11 @@ def test_view_sets_start_with_the_image_itself_and_unknown_names_fail():
 
 
 def test_predictions_average_the_views_log_probabilities(trained, data_dir):
-    from mistral_vision.infer.predict import load_run_config, resolve_images
+    from mistral_vision.config import load_run_config
+    from mistral_vision.infer.records import resolve_images
     from mistral_vision.infer.scorer import LabelScorer
     from mistral_vision.models.backbones import load_trained
-    from mistral_vision.task import AsciiTask
+    from mistral_vision.tasks.ascii import AsciiTask
 
     run = trained.run_dir
     r = predict(run, "mnist", "valid", data_dir=str(data_dir), limit=40, progress=False, tta="shift4")
@@ -57,7 +58,7 @@ def test_predictions_average_the_views_log_probabilities(trained, data_dir):
     model, tok, _ = load_trained(run / "model")
     task = AsciiTask.from_config(cfg, tok, data.label_names)
     scorer = LabelScorer(model, task.label_ids, tok.pad_token_id, tok.eos_token_id)
-    per_view = [torch.log_softmax(scorer.score(task.encode_prompts(v(data.images))), -1) for v in tta_views("shift4")]
+    per_view = [torch.log_softmax(scorer.score(task.encode(v(data.images)).ids), -1) for v in tta_views("shift4")]
     want = torch.softmax(torch.stack(per_view).mean(0), -1).numpy()
     got = np.array([x["probs"] for x in recs])
     assert np.abs(got - want).max() < 1e-5

@@ -166,11 +166,14 @@ def test_checkpoint_run_extends_tokenizer_and_inits_rows_from_pieces(data_dir, t
 
 def test_cli_train_and_stats(data_dir, tmp_path, capsys):
     from mistral_vision.cli import main
+    from mistral_vision.config import TokenizerConfig
 
     out = tmp_path / "tok"
+    # no --vocab-size: the config's default size
     assert main(["tokenizer", "train", "--dataset", "mnist", "--data-dir", str(data_dir), "--ascii-size", "28",
-                 "--vocab-size", "800", "--train-images", "400", "--valid-size", "100", "--out", str(out)]) == 0
+                 "--train-images", "400", "--valid-size", "100", "--out", str(out)]) == 0
     assert "(lossless)" in capsys.readouterr().out
+    assert json.loads((out / at.MARKER_FILE).read_text())["vocab_size"] == TokenizerConfig().vocab_size == 1024
     code = main(["tokenizer", "stats", "--dataset", "mnist", "--data-dir", str(data_dir), "--ascii-size", "28",
                  "--split", "valid", "--valid-size", "100", "--tokenizer", "char", "--tokenizer", "mistral-v1", "--tokenizer", str(out)])
     text = capsys.readouterr().out
@@ -180,7 +183,7 @@ def test_cli_train_and_stats(data_dir, tmp_path, capsys):
 
 
 def test_tiny_run_trains_with_the_ascii_tokenizer_and_predict_reloads_it(data_dir, tmp_path):
-    from mistral_vision.infer.predict import predict
+    from mistral_vision.predict import predict
     from mistral_vision.io import read_jsonl_tolerant
     from mistral_vision.train.loop import train
     from tests.conftest import tiny_overrides
@@ -199,10 +202,10 @@ def test_tiny_run_trains_with_the_ascii_tokenizer_and_predict_reloads_it(data_di
 
 
 def test_label_tokens_make_each_answer_one_token_and_scoring_one_pass(data_dir, tmp_path):
-    from mistral_vision.infer.predict import predict
+    from mistral_vision.predict import predict
     from mistral_vision.infer.scorer import LabelScorer
     from mistral_vision.io import read_jsonl_tolerant
-    from mistral_vision.task import AsciiTask
+    from mistral_vision.tasks.ascii import AsciiTask
     from mistral_vision.train.loop import train
     from tests.conftest import tiny_overrides
 
@@ -220,4 +223,15 @@ def test_label_tokens_make_each_answer_one_token_and_scoring_one_pass(data_dir, 
     assert scorer.rest_in.shape[1] == 0                       # decided by the first token: one pass
     at.check_round_trip(tok, ["Shirt\n" + "@@ ..\n", "a Coat, Dress or Bag"])
     r = predict(cfg.run_dir, "fashion-mnist", "valid", data_dir=str(data_dir), progress=False)
-    assert {x["pred_name"] for x in read_jsonl_tolerant(r.path)} <= set(names)
+    recs = {x["index"]: x for x in read_jsonl_tolerant(r.path)}
+    assert sorted(recs) == sorted(r.data.indices.tolist())
+    for x in recs.values():                 # each record is internally consistent ...
+        assert abs(sum(x["probs"]) - 1) < 1e-4
+        assert x["pred"] == x["probs"].index(max(x["probs"])) and x["pred_name"] == names[x["pred"]]
+        assert x["prob"] == x["probs"][x["pred"]]
+    # ... and its probabilities are this model's label scores, computed here by hand
+    model, _, _ = load_trained(cfg.run_dir / "model")
+    first = r.data.indices[:24].tolist()
+    by_hand = torch.softmax(LabelScorer(model, task.label_ids, tok.pad_token_id, tok.eos_token_id)
+                            .score(task.encode(r.data.images[:24]).ids), -1)
+    assert torch.allclose(torch.tensor([recs[i]["probs"] for i in first]), by_hand, atol=1e-5)

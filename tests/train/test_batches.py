@@ -6,9 +6,10 @@ from mistral_vision.config import ModelConfig
 from mistral_vision.models.backbones import (LLAMA_CHAT_TEMPLATE, MISTRAL_CHAT_TEMPLATE, build_model,
                                              get_backbone, load_tokenizer)
 from mistral_vision.models.tokenizer import TINY_CHAT_TEMPLATE
-from mistral_vision.task import AsciiTask
-from mistral_vision.train.augment import augment_images
-from mistral_vision.train.batches import IGNORE, answer_loss, collate, example
+from mistral_vision.tasks.ascii import AsciiTask
+from mistral_vision.data.augment import augment_images
+from mistral_vision.tasks.batch import IGNORE, collate, example
+from mistral_vision.train.batches import answer_loss
 
 FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 SMALL = dict(hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=64, sliding_window=8)
@@ -29,11 +30,11 @@ def test_loss_mask_keeps_only_answer_and_eos(template, answer_fmt):
     task = task_with(template, prompt_template="classify")
     imgs = np.random.default_rng(0).integers(0, 256, (3, 28, 28), dtype=np.uint8)
     arts = task.render(imgs)
-    for p, art, y in zip(task.encode_prompts(imgs), arts, [0, 5, 9]):
+    for p, art, y in zip(task.encode(imgs).ids, arts, [0, 5, 9]):
         ids, labels = example(p, task.label_ids[y])
         kept = [t for t, l in zip(ids, labels) if l != IGNORE]
         assert task.tokenizer.decode(kept) == answer_fmt.format(FASHION[y])
-        full = task.tokenizer.apply_chat_template(task.messages(art, FASHION[y]), tokenize=False)
+        full = task.tokenizer.apply_chat_template(task.content_messages(art, FASHION[y]), tokenize=False)
         assert task.tokenizer.decode(ids) == full            # same text as the chat template writes
 
 
@@ -43,7 +44,7 @@ def test_answer_loss_matches_hf_loss():
     torch.manual_seed(0)
     model = build_model(spec, ModelConfig(**SMALL), task.tokenizer)
     imgs = np.random.default_rng(1).integers(0, 256, (4, 28, 28), dtype=np.uint8)
-    exs = [example(p, task.label_ids[y]) for p, y in zip(task.encode_prompts(imgs), [1, 4, 8, 9])]
+    exs = [example(p, task.label_ids[y]) for p, y in zip(task.encode(imgs).ids, [1, 4, 8, 9])]
     batch = collate(exs, task.tokenizer.pad_token_id)
     assert batch["input_ids"].shape[1] == max(len(e[0]) for e in exs)        # left-padded
     ours, n = answer_loss(model, batch)

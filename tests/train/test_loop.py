@@ -11,27 +11,32 @@ from safetensors.torch import load_file
 
 from mistral_vision.config import load_config
 from mistral_vision.errors import UserError
-from mistral_vision.infer.predict import predict
+from mistral_vision.predict import predict
 from mistral_vision.io import read_jsonl_tolerant
+from mistral_vision.pipeline import train_run
 from mistral_vision.train.loop import train
 from tests.conftest import tiny_overrides
 
 
 def test_training_learns_and_writes_the_run(tiny_config, data_dir):
     cfg = tiny_config(name="learn", **{"train.epochs": 6, "train.eval_every": 20, "train.eval_samples": 100})
-    s = train(cfg, progress=False)
+    s = train_run(cfg, progress=False)
     run = cfg.run_dir
     assert (run / "config.yaml").is_file() and (run / "config.json").is_file()
-    assert (run / "model" / "tokenizer.json").is_file() and (run / "model" / "backbone.json").is_file()
+    assert (run / "model" / "tokenizer.json").is_file() and (run / "model" / "manifest.json").is_file()
     log = read_jsonl_tolerant(run / "metrics.jsonl")
     losses = [r["loss"] for r in log if "loss" in r]
     assert losses[-1] < 0.5 * losses[0]
-    assert any("valid_accuracy" in r for r in log)
+    checks = [r for r in log if "valid_accuracy" in r]
+    assert [r["step"] for r in checks] == list(range(20, s["steps"], 20)) + [s["steps"]]
     assert s["steps"] == 6 * (500 // 16)
     r = predict(run, "mnist", "valid", data_dir=str(data_dir), progress=False)
     recs = read_jsonl_tolerant(r.path)
     acc = sum(x["pred"] == x["label"] for x in recs) / len(recs)
     assert acc > 0.5, acc                    # chance is 0.1
+    # the monitor's last check scored the first 100 validation images with the final model
+    first = sum(x["pred"] == x["label"] for x in recs[:100]) / 100
+    assert checks[-1]["valid_n"] == 100 and checks[-1]["valid_accuracy"] == first
 
 
 def test_existing_run_needs_resume(tiny_config):
@@ -60,7 +65,7 @@ def test_kill_9_then_resume_matches_uninterrupted(data_dir, tmp_path):
     cmd = [sys.executable, "-m", "mistral_vision.cli", "train", str(cfg_yaml)] + sum((["--set", o] for o in over), [])
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ckdir = tmp_path / "runs" / "killed" / "checkpoints"
+    ckdir = tmp_path / "runs" / "killed" / "checkpoints" / "0-train"
     deadline = time.time() + 120
     while time.time() < deadline:
         done = [p for p in ckdir.glob("step-*") if (p / "state.json").exists()] if ckdir.exists() else []

@@ -6,6 +6,7 @@ in the metrics, never dropped). Records are appended as answers arrive, each wit
 index and the retries it needed, so an interrupted run resumes with no duplicates; requests
 that still fail after the retry budget are not written and are retried by the next run.
 Not for: local models (``infer/predict.py`` scores those).
+The record file and its resume bookkeeping are ``infer/records.py``'s.
 """
 from __future__ import annotations
 
@@ -17,6 +18,19 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from ..errors import UserError
 from .client import RetryPolicy, describe, with_retries
+
+def api_model(cfg, run_dir, model: str | None = None) -> str:
+    """The fine-tuned model an API-backed run predicts with: given, configured, or recorded."""
+    if model or cfg.api.fine_tuned_model:
+        return model or cfg.api.fine_tuned_model
+    from .jobs import recorded_job
+
+    rec = recorded_job(run_dir)
+    if not rec.get("fine_tuned_model"):
+        raise UserError(f"{run_dir}: job {rec.get('job_id')} has no fine-tuned model yet (status "
+                        f"{rec.get('status')}); `mistral-vision api wait {rec.get('job_id')} --run-dir {run_dir}`")
+    return rec["fine_tuned_model"]
+
 
 def normalise_answer(answer: str | None, label_names) -> int:
     """Class index of a free-text answer, or -1.
@@ -71,7 +85,7 @@ def chat_predict(client, model: str, prompts: list[list[dict]], concurrency: int
 def score_with_api(cfg, data, todo, log_records, model: str, server_url: str | None = None, progress: bool = True):
     """Predict images ``todo`` of ``data`` through the API, appending records -> (written, seconds)."""
     from ..ascii.render import render_ascii
-    from ..infer.predict import prediction_record
+    from ..infer.records import prediction_record
     from ..prompts import PromptFormat
     from .client import make_client
 

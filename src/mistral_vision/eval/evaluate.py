@@ -20,8 +20,10 @@ def evaluate(run_dir: str | Path, dataset: str, split: str, data_dir: str | None
     ``tta`` (test-time augmentation) defaults to the run's ``eval.tta``; another choice is
     written to ``eval/<dataset>-<split>-tta-<name>/``. Returns the metrics plus ``eval_dir``.
     """
-    from ..ascii.render import ascii_to_image, render_ascii
-    from ..infer.predict import load_run_config, meta_path_of, predict
+    from ..config import load_run_config
+    from ..infer.records import meta_path_of
+    from ..predict import predict
+    from ..tasks import make_task
     from .metrics import compute_metrics
     from .plots import plot_confusion, plot_gallery
 
@@ -47,21 +49,21 @@ def evaluate(run_dir: str | Path, dataset: str, split: str, data_dir: str | None
                     "requests": len(records), "retries": sum(r.get("retries", 0) for r in records),
                     "unparseable_answers": m["unknown"]}
     out_dir = run_dir / "eval" / stem
-    a = cfg.ascii
     plot_confusion(m["confusion"], data.label_names, out_dir / "confusion.png",
                    f"{cfg.name}: {stem}  accuracy {m['accuracy']:.2%} (n={m['n']})")
     wrong = [r for r in records if r["label"] is not None and r["pred"] != r["label"]]
     wrong.sort(key=lambda r: -r["prob"] if r.get("prob") is not None else 0)   # most confident errors first
+    wrong = wrong[:cfg.eval.misclassified]
+    images = data.images[[int(np.flatnonzero(data.indices == r["index"])[0]) for r in wrong]] if wrong else data.images[:0]
+    task = make_task(cfg, None, data.label_names)           # renders only: what each image became for the model
     items = []
-    for r in wrong[:cfg.eval.misclassified]:
-        img = data.images[int(np.flatnonzero(data.indices == r["index"])[0])]
-        art = render_ascii(img[None], a.width, a.height, a.ramp, a.invert, a.crop)[0]
-        items.append({"image": img, "seen": ascii_to_image(art, a.ramp), "art": art,
+    for r, img, seen in zip(wrong, images, task.seen(images)):
+        items.append({"image": img, "seen": seen.image, "art": seen.text, "seen_title": task.seen_title,
                       "caption": f"#{r['index']} true {r['label_name']} -> {r['pred_name']} " + (
                           f"({r['prob']:.2f})" if r.get("prob") is not None else f"({r.get('answer', '')[:20]!r})")})
     m["gallery"] = plot_gallery(items, out_dir / "misclassified.png",
-                                f"most confident errors, {stem} (original | decoded from ASCII | ASCII)")
-    m["gallery_examples"] = [{"index": it["caption"], "art": it["art"]} for it in items[:3]]
+                                f"most confident errors, {stem} (original | {task.seen_caption})")
+    m["gallery_examples"] = [{"index": it["caption"], "art": it["art"]} for it in items[:3] if it["art"]]
     write_json(out_dir / "metrics.json", m)
     return {**m, "eval_dir": str(out_dir)}
 

@@ -74,26 +74,31 @@ def plot_curves(metrics: list[dict], path: Path, title: str) -> bool:
 
 
 def plot_gallery(items: list[dict], path: Path, title: str) -> bool:
-    """items: {"image": (H, W) uint8, "seen": (h, w) uint8 from the ASCII, "art": str, "caption": str}."""
+    """items: {"image": (H, W) uint8, "seen": (h, w) uint8 what the model saw, "seen_title": str,
+    "art": str or None (the text the model read, ASCII route), "caption": str}."""
     if not items:
         return False
     plt = _figure()
+    per = 3 if any(it.get("art") for it in items) else 2
     cols = min(4, len(items))
     rows = (len(items) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols * 3, figsize=(cols * 5.4, rows * 2.2),
-                             gridspec_kw={"width_ratios": [1, 1, 1.6] * cols}, squeeze=False)
+    fig, axes = plt.subplots(rows, cols * per, figsize=(cols * 1.8 * per, rows * 2.2),
+                             gridspec_kw={"width_ratios": [1, 1, 1.6][:per] * cols}, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for n, it in enumerate(items):
         r, c = divmod(n, cols)
-        a_img, a_seen, a_art = axes[r, 3 * c], axes[r, 3 * c + 1], axes[r, 3 * c + 2]
+        a_img, a_seen = axes[r, per * c], axes[r, per * c + 1]
         a_img.imshow(it["image"], cmap="gray", vmin=0, vmax=255)
         a_img.set_title("original", fontsize=7)
-        a_seen.imshow(it["seen"], cmap="gray", vmin=0, vmax=255)
-        a_seen.set_title("from ASCII", fontsize=7)
-        lines = it["art"].split("\n")
-        a_art.text(0, 1, it["art"], family="monospace", fontsize=max(2.5, min(7.0, 95 / max(len(lines), 1))),
-                   va="top", ha="left", transform=a_art.transAxes, linespacing=1.0)
+        seen = it["seen"]
+        a_seen.imshow(seen, cmap="gray" if seen.ndim == 2 else None, vmin=0, vmax=255)
+        a_seen.set_title(it.get("seen_title", "seen"), fontsize=7)
+        if per == 3 and it.get("art"):
+            a_art = axes[r, per * c + 2]
+            lines = it["art"].split("\n")
+            a_art.text(0, 1, it["art"], family="monospace", fontsize=max(2.5, min(7.0, 95 / max(len(lines), 1))),
+                       va="top", ha="left", transform=a_art.transAxes, linespacing=1.0)
         a_img.text(0, -0.08, it["caption"], fontsize=7, transform=a_img.transAxes, va="top")
     fig.suptitle(title, fontsize=10)
     _save(fig, path)

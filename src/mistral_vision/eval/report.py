@@ -17,7 +17,7 @@ def _pct(x) -> str:
 
 def write_report(run_dir: str | Path, notes: list[str] | None = None) -> Path:
     from ..config import to_dict
-    from ..infer.predict import load_run_config
+    from ..config import load_run_config
     from ..infer.tta import TTA_VIEWS
     from .evaluate import load_metrics
     from .plots import plot_curves
@@ -91,6 +91,12 @@ def _local_training(cfg, run_dir: Path, plot_curves) -> list[str]:
          f"in {summary['wall_s'] / 60:.1f} min on {summary['processes']} process(es)"
          + (f"; median {rates[len(rates) // 2]:.0f} images/s, {toks[len(toks) // 2]:.0f} tokens/s." if rates else "."),
          ""]
+    stages = summary.get("stages", [])
+    if len(stages) > 1 or (stages and cfg.route != "ascii"):
+        L += ["| stage | trains (learning rate) | steps | epochs | minutes |", "|---|---|---|---|---|"]
+        L += [f"| {st['name']} | " + ", ".join(f"{p} ({lr:g})" for p, lr in st["trainable"].items())
+              + f" | {st['steps']} | {st['epochs']} | {st['wall_s'] / 60:.1f} |" for st in stages]
+        L.append("")
     if has_curves:
         L += ["![training curves](curves.png)", ""]
     return L
@@ -120,6 +126,16 @@ def _tokenizer_words(cfg) -> str:
 
 
 def _headline(cfg) -> str:
+    if cfg.route == "llava":
+        from ..config import vision_of
+        from ..models.vision import get_tower, strategy_of
+
+        v = vision_of(cfg)
+        tower = get_tower(v.tower)
+        shape = (f", patch {v.patch_size}, {v.num_layers} layers x {v.hidden_size}, random init" if tower.is_tiny
+                 else f", {tower.checkpoint}")
+        return (f"Dataset **{cfg.data.dataset}**, route **llava**: vision tower `{v.tower}`{shape}, feature layer "
+                f"{v.feature_layer} ({strategy_of(v)}), projector `{v.projector}`, prompt template `{cfg.prompt.template}`")
     a = cfg.ascii
     return (f"Dataset **{cfg.data.dataset}**, ASCII {a.width}x{a.height} (crop {a.crop}, ramp `{a.ramp!r}`), "
             f"prompt template `{cfg.prompt.template}`")

@@ -15,21 +15,7 @@ from __future__ import annotations
 
 import torch
 
-
-def pad_left(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids, attention_mask), left-padded to the longest sequence."""
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        if s:
-            ids[i, width - len(s):] = torch.tensor(s, dtype=torch.long)
-            mask[i, width - len(s):] = 1
-    return ids, mask
-
-
-def positions(mask: torch.Tensor) -> torch.Tensor:
-    return (mask.cumsum(-1) - 1).clamp(min=0)
+from ..tasks.batch import pad_left, positions
 
 
 def prefix_free(seqs: list[list[int]]) -> bool:
@@ -73,14 +59,19 @@ class LabelScorer:
         return next(self.model.parameters()).device
 
     @torch.inference_mode()
-    def score(self, prompts: list[list[int]]) -> torch.Tensor:
-        """(B, K) float32 log-likelihoods of each label after each prompt."""
+    def score(self, prompts: list[list[int]], extras: dict | None = None) -> torch.Tensor:
+        """(B, K) float32 log-likelihoods of each label after each prompt.
+
+        ``extras`` (``pixel_values``) go with the prompt pass only; the cached label pass
+        needs nothing but the label tokens.
+        """
         dev = self.device
         ids, mask = pad_left(prompts, self.pad_id)
         ids, mask = ids.to(dev), mask.to(dev)
         need_cache = self.rest_in.shape[1] > 0
+        extras = {k: v.to(dev) for k, v in (extras or {}).items()}
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions(mask),
-                         use_cache=need_cache, logits_to_keep=1)
+                         use_cache=need_cache, logits_to_keep=1, **extras)
         first_lp = torch.log_softmax(out.logits[:, -1].float(), -1)          # (B, V)
         scores = first_lp[:, self.first.to(dev)]                              # (B, K)
         if not need_cache:

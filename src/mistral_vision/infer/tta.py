@@ -1,12 +1,12 @@
 """Test-time augmentation: score each image in a few fixed views and average the label log-probabilities.
 
 A view set is named in a registry (``eval.tta`` in the config, ``--tta`` on the CLI). Views are
-applied to the pixel image before it is rendered to ASCII, like training augmentation, so a
+applied to the pixel image before the task encodes it (ASCII rendering or the tower's image processor), like training augmentation, so a
 model trained with ``train.augment_shift: 1`` has seen one-pixel translations. The prediction is
 the class with the highest mean per-view log-probability (the softmax of that mean is the
 recorded probability); with ``none`` it is the plain single-view score. Each view costs one more
 scoring pass, so ``shift4`` predicts about 5x slower. Not for: which labels are scored
-(``scorer.py``) or training-time augmentation (``train/augment.py``).
+(``scorer.py``) or training-time augmentation (``data/augment.py``).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import UserError
-from ..train.augment import mirror_images, translate_images
+from ..data.augment import mirror_images, translate_images
 
 View = Callable[[np.ndarray], np.ndarray]
 
@@ -54,6 +54,7 @@ def score_views(scorer, task, images: np.ndarray, views: list[View]):
 
     total = None
     for view in views:
-        lp = torch.log_softmax(scorer.score(task.encode_prompts(view(images))), -1)
+        enc = task.encode(view(images))
+        lp = torch.log_softmax(scorer.score(enc.ids, enc.extras), -1)
         total = lp if total is None else total + lp
     return total / len(views)

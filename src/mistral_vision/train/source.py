@@ -1,26 +1,22 @@
-"""Where training examples come from: a registered dataset (rendered fresh each epoch, with
-optional augmentation) or a chat JSONL file (fixed). Not for: batching or the loop.
+"""Where training examples come from: a registered dataset (encoded by the run's task fresh
+each epoch, with optional augmentation) or a chat JSONL file (fixed). Not for: batching or the loop.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import UserError
-from .augment import augment_images
-from .batches import IGNORE, example
+from ..data.augment import augment_images
+from ..tasks.base import Examples
+from ..tasks.batch import IGNORE, example
 
 
 class DatasetSource:
-    """Training split of a dataset, rendered to ASCII prompts; re-rendered per epoch if augmented."""
+    """Training split of a dataset, encoded by the task; encoded again each epoch if augmented."""
 
-    def __init__(self, cfg, tokenizer):
-        from ..data.datasets import load_split
-        from ..task import AsciiTask
-
-        d = cfg.data
-        data = load_split(d.dataset, "train", d.data_dir, d.offline, d.valid_size, d.split_seed).subset(d.train_limit)
+    def __init__(self, cfg, task, data):
         self.images, self.labels = data.images, data.labels
-        self.task = AsciiTask.from_config(cfg, tokenizer, data.label_names)
+        self.task = task
         t = cfg.train
         self.augment = dict(shift=t.augment_shift, rotate=t.augment_rotate, scale=t.augment_scale, flip=t.augment_flip)
         self.seed = t.seed
@@ -29,12 +25,11 @@ class DatasetSource:
     def __len__(self) -> int:
         return len(self.images)
 
-    def epoch_examples(self, epoch: int) -> list:
+    def epoch_examples(self, epoch: int) -> Examples:
         if self._fixed is not None:
             return self._fixed
         images = augment_images(self.images, np.random.default_rng([self.seed, epoch, 1]), **self.augment)
-        prompts = self.task.encode_prompts(images)
-        out = [example(p, self.task.label_ids[y]) for p, y in zip(prompts, self.labels.tolist())]
+        out = self.task.examples(images, self.labels)
         if not any(self.augment.values()):
             self._fixed = out
         return out
@@ -48,7 +43,7 @@ class ChatFileSource:
     def __init__(self, path: str, tokenizer):
         from ..chatfile import load_chat_file
 
-        self.examples = []
+        self.examples = Examples([])
         for i, sample in enumerate(load_chat_file(path), 1):
             msgs = sample["messages"]
             prompt = tokenizer.apply_chat_template(msgs[:-1], tokenize=False, add_generation_prompt=True)
@@ -66,16 +61,19 @@ class ChatFileSource:
                 from ..models.tokenizer import check_no_unknown
 
                 check_no_unknown(tokenizer, ids, full, f"{path}: line {i}")
-            self.examples.append((ids, labels))
+            self.examples.pairs.append((ids, labels))
 
     def __len__(self) -> int:
         return len(self.examples)
 
-    def epoch_examples(self, epoch: int) -> list:
+    def epoch_examples(self, epoch: int) -> Examples:
         return self.examples
 
 
-def training_source(cfg, tokenizer):
+def training_source(cfg, task, data):
+    """Examples of ``cfg.train.train_file`` if set (ASCII route), else of the training split ``data``."""
     if cfg.train.train_file:
-        return ChatFileSource(cfg.train.train_file, tokenizer)
-    return DatasetSource(cfg, tokenizer)
+        if cfg.route != "ascii":
+            raise UserError("train.train_file (a chat JSONL) is for the ascii route")
+        return ChatFileSource(cfg.train.train_file, task.tokenizer)
+    return DatasetSource(cfg, task, data)

@@ -1,9 +1,11 @@
-"""Training-image augmentation, applied before ASCII rendering, fresh each epoch from a
+"""Image views and augmentation on the pixels, before any route sees them (ASCII rendering or a
+vision tower's image processor). Training augmentation is drawn fresh each epoch from a
 seeded generator (so a resumed run sees the same data). First an exact whole-pixel
 translation (lossless, no interpolation), then - only if asked - a random rotation, zoom and
 left-right mirror done for the whole batch at once with torch's ``affine_grid`` /
 ``grid_sample`` (bilinear, black fill). Evaluation images are never randomly augmented; test-time
 augmentation (``infer/tta.py``) uses the fixed ``translate_images`` / ``mirror_images`` views here.
+Not for: turning images into model inputs (``tasks/``).
 """
 from __future__ import annotations
 

@@ -1,0 +1,120 @@
+"""Models by route: build a fresh one, save a trained one with its manifest, load it back.
+
+The ASCII route's model is a causal LM plus its tokenizer (``backbones.py``); the LLaVA
+route's is a ``LlavaForConditionalGeneration`` plus its ``LlavaProcessor`` (``llava.py``).
+Either way the run's ``model/manifest.json`` records every part - LLM, tokenizer or
+processor, and for LLaVA the vision tower and projector - so a saved run says what it is
+made of. Runs saved before the manifest existed (``backbone.json``) still load.
+Not for: training or scoring.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..errors import UserError, one_of
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class RouteModels:
+    build: Callable    # (cfg, run_dir, log) -> (model, tokenizer or processor)
+    save: Callable     # (model, tokenizer or processor, out_dir, cfg) -> parts dict for the manifest
+    load: Callable     # (model_dir, manifest, dtype) -> (model, tokenizer or processor)
+
+
+def _ascii_build(cfg, run_dir, log):
+    from .ascii_tokenizer import run_tokenizer
+    from .backbones import build_model, get_backbone
+
+    spec = get_backbone(cfg.model.backbone)
+    tok = run_tokenizer(cfg, spec, run_dir, log=log)
+    return build_model(spec, cfg.model, tok), tok
+
+
+def _ascii_save(model, tok, out_dir, cfg):
+    from .backbones import get_backbone, save_model
+
+    spec = get_backbone(cfg.model.backbone)
+    save_model(model, tok, out_dir, spec)
+    return {"llm": {"backbone": spec.id, "family": spec.family, "checkpoint": spec.checkpoint,
+                    "lora": hasattr(model, "peft_config")},
+            "tokenizer": {"kind": cfg.tokenizer.kind, "vocab": len(tok)}}
+
+
+def _ascii_load(model_dir, manifest, dtype):
+    from .backbones import load_trained
+
+    model, tok, _ = load_trained(model_dir, dtype)
+    return model, tok
+
+
+def _llava_build(cfg, run_dir, log):
+    from .llava import build_llava
+
+    return build_llava(cfg, log)
+
+
+def _llava_save(model, processor, out_dir, cfg):
+    from .llava import save_llava
+
+    return save_llava(model, processor, out_dir, cfg)
+
+
+def _llava_load(model_dir, manifest, dtype):
+    from .llava import load_llava
+
+    return load_llava(model_dir, manifest, dtype)
+
+
+ROUTE_MODELS = {"ascii": RouteModels(_ascii_build, _ascii_save, _ascii_load),
+                "llava": RouteModels(_llava_build, _llava_save, _llava_load)}
+
+
+def _route(route: str) -> RouteModels:
+    if route not in ROUTE_MODELS:
+        raise one_of("route", route, ROUTE_MODELS)
+    return ROUTE_MODELS[route]
+
+
+def build_run_model(cfg, run_dir: Path, log=print):
+    """A fresh trainable model of ``cfg.route`` -> (model, tokenizer or processor)."""
+    return _route(cfg.route).build(cfg, Path(run_dir), log)
+
+
+def save_run_model(model, processor, out_dir: str | Path, cfg) -> None:
+    """Save the trained model; the manifest is written last, so its presence means a complete save."""
+    from ..io import write_json
+
+    out_dir = Path(out_dir)
+    parts = _route(cfg.route).save(model, processor, out_dir, cfg)
+    write_json(out_dir / MANIFEST, {"route": cfg.route, "parts": parts})
+
+
+def read_manifest(model_dir: str | Path) -> dict:
+    model_dir = Path(model_dir)
+    if (model_dir / MANIFEST).is_file():
+        return json.loads((model_dir / MANIFEST).read_text())
+    if (model_dir / "backbone.json").is_file():          # runs saved before the manifest
+        return {"route": "ascii", "parts": {"llm": json.loads((model_dir / "backbone.json").read_text())}}
+    raise UserError(f"{model_dir}: no trained model here (manifest.json missing); train first")
+
+
+def is_saved(model_dir: str | Path) -> bool:
+    return (Path(model_dir) / MANIFEST).is_file() or (Path(model_dir) / "backbone.json").is_file()
+
+
+def load_run_model(model_dir: str | Path, dtype: str = "float32"):
+    """Reload a model saved by :func:`save_run_model` -> (model in eval mode, tokenizer or processor, manifest)."""
+    manifest = read_manifest(model_dir)
+    model, processor = _route(manifest["route"]).load(Path(model_dir), manifest, dtype)
+    model.eval()
+    return model, processor, manifest
+
+
+def text_tokenizer(processor):
+    """The tokenizer inside a processor (LLaVA), or the tokenizer itself (ASCII)."""
+    return getattr(processor, "tokenizer", processor)

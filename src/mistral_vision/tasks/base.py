@@ -1,0 +1,72 @@
+"""What every task gives the rest of the code: the task protocol and the encoded batch.
+
+A task sits between "a batch of images" and "tensors a model eats": it knows the class
+names and each class's answer tokens, turns images into prompt ids (plus ``pixel_values``
+for the LLaVA route), builds training examples whose labels keep only the answer, exports
+chat / LLaVA-format messages, and shows what the model saw. Training, label scoring,
+prediction, evaluation and the report talk to this protocol only, so they never branch on
+the route. Not for: the models themselves (``models/``) or files (``data/``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass
+class Encoded:
+    """Prompts of a batch: token ids per sample, plus batch-first tensors (``pixel_values``)."""
+
+    ids: list[list[int]]
+    extras: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, idx) -> "Encoded":
+        idx = np.asarray(idx)
+        return Encoded([self.ids[i] for i in idx.tolist()], {k: v[idx] for k, v in self.extras.items()})
+
+
+@dataclass
+class Examples:
+    """Training examples: (input ids, labels masked to the answer) per sample, plus batch-first extras."""
+
+    pairs: list[tuple[list[int], list[int]]]
+    extras: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def batch(self, idx, pad_id: int) -> dict:
+        from .batch import collate
+
+        idx = np.asarray(idx)
+        return collate([self.pairs[i] for i in idx.tolist()], pad_id, {k: v[idx] for k, v in self.extras.items()})
+
+
+@dataclass
+class Seen:
+    """What the model saw of one image, for galleries: a picture, and the text it read (ASCII) if any."""
+
+    image: np.ndarray
+    text: str | None = None
+
+
+class Task(Protocol):
+    label_names: tuple[str, ...]
+    label_ids: list[list[int]]      # each class's answer tokens (+ EOS), as the chat template writes them
+    pad_id: int
+    eos_id: int | None
+    seen_caption: str               # what the gallery's "seen" columns show
+    seen_title: str                 # the title over each "seen" picture
+
+    def encode(self, images: np.ndarray) -> Encoded: ...
+
+    def examples(self, images: np.ndarray, labels: np.ndarray) -> Examples: ...
+
+    def messages(self, image: np.ndarray, answer: str | None = None) -> list[dict]: ...
+
+    def seen(self, images: np.ndarray) -> list[Seen]: ...

@@ -1,0 +1,83 @@
+"""What both routes' classification tasks share: a chat template around the image, and label ids.
+
+A task puts the image (its ASCII art, or LLaVA's ``<image>`` placeholder) into the user turn
+of a prompt template and lets the tokenizer's chat template write the conversation. Label
+continuations (answer + EOS, exactly as the template writes them) are tokenized once per
+class; a training sample is its prompt ids followed by its label's ids, which is exact
+because every prompt ends with the same template text - checked here, once, for every label.
+Not for: what goes into the user turn (the route's task).
+"""
+from __future__ import annotations
+
+from ..errors import UserError
+
+_PROBE = "\x00ART\x00"
+
+
+class ChatTask:
+    """Base of the chat-formatted tasks; subclasses set ``tokenizer``, ``label_names`` and ``content_messages``."""
+
+    tokenizer: object
+    label_names: tuple[str, ...]
+
+    def __post_init__(self):
+        self._prefix = self._suffix = None
+        self.label_ids = []
+        if self.tokenizer is not None:
+            self._prefix, self._suffix = self._split_template()
+            self.label_ids = self._label_ids()
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokenizer.pad_token_id
+
+    @property
+    def eos_id(self) -> int | None:
+        return self.tokenizer.eos_token_id
+
+    def content_messages(self, content: str, answer: str | None = None) -> list[dict]:
+        raise NotImplementedError
+
+    def _chat_text(self, messages, generation_prompt: bool) -> str:
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+
+    def _split_template(self) -> tuple[str, str] | tuple[None, None]:
+        """Prompt text around the art, if the chat template copies user content verbatim."""
+        text = self._chat_text(self.content_messages(_PROBE), True)
+        if text.count(_PROBE) != 1:
+            return None, None
+        prefix, suffix = text.split(_PROBE)
+        check = self._chat_text(self.content_messages("x\n y"), True)
+        return (prefix, suffix) if check == prefix + "x\n y" + suffix else (None, None)
+
+    def prompt_texts(self, arts: list[str]) -> list[str]:
+        if self._prefix is not None:
+            return [self._prefix + a + self._suffix for a in arts]
+        return [self._chat_text(self.content_messages(a), True) for a in arts]
+
+    # -- ids ----------------------------------------------------------------------------
+    def _label_ids(self) -> list[list[int]]:
+        """Token ids of each label's continuation (answer + EOS) after the generation prompt."""
+        probe = self.content_messages("x")
+        prompt = self._chat_text(probe, True)
+        prompt_ids = self._encode([prompt])[0]
+        out = []
+        for name in self.label_names:
+            full = self._chat_text(probe + [{"role": "assistant", "content": name}], False)
+            if not full.startswith(prompt):
+                raise UserError("the tokenizer's chat template does not continue the generation prompt with the "
+                                "answer; set a chat template whose prompt is a prefix of the full conversation")
+            ids = self._encode([full])[0]
+            if ids[:len(prompt_ids)] != prompt_ids:
+                raise UserError(f"tokenizing label {name!r} changes the prompt's tokens; use another chat template")
+            tail = ids[len(prompt_ids):]
+            if self.tokenizer.eos_token_id is not None and (not tail or tail[-1] != self.tokenizer.eos_token_id):
+                tail = tail + [self.tokenizer.eos_token_id]
+            out.append(tail)
+        if len({tuple(t) for t in out}) != len(out):
+            raise UserError("two labels tokenize identically; label names must differ")
+        return out
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+

@@ -1,0 +1,121 @@
+"""What a training run keeps on disk to resume: checkpoints inside a stage, results of finished stages.
+
+Every ``save_every`` steps a stage writes its trainable weights, optimizer, scheduler, RNG
+state and elapsed time to a temporary folder renamed into
+``checkpoints/<i>-<stage>/step-N``, so a ``kill -9`` loses at most one interval. A finished
+stage writes ``stages/<i>-<stage>/`` (the weights it trained + ``done.json`` naming the stage
+and its parts), so a resumed run, or a later stage of another run (``init_from``), starts
+from exactly what that stage produced. Not for: the loop.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+from ..config import RunConfig, to_dict
+from ..errors import UserError
+from ..io import atomic_dir, write_json
+
+# Settings that may change between a run and its resume without changing the result.
+RESUME_FREE = {"name", "runs_dir", "train.save_every", "train.keep_checkpoints", "train.log_every",
+               "train.threads", "train.eval_every", "train.eval_samples", "eval", "data.data_dir",
+               "data.offline", "data.valid_limit", "data.test_limit"}
+
+
+def _flat(d: dict, prefix="") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if key in RESUME_FREE:
+            continue
+        out.update(_flat(v, key + ".") if isinstance(v, dict) else {key: v})
+    return out
+
+
+def check_resumable(cfg: RunConfig, run_dir: Path) -> None:
+    saved_path = run_dir / "config.json"
+    if not saved_path.is_file():
+        raise UserError(f"--resume: {run_dir} has no config.json; nothing to resume (drop --resume)")
+    saved, now = _flat(json.loads(saved_path.read_text())), _flat(to_dict(cfg))
+    for key in sorted(set(saved) | set(now)):
+        if saved.get(key) != now.get(key):
+            raise UserError(f"--resume: {run_dir} was trained with {key}={saved.get(key)!r} but the config now says "
+                            f"{now.get(key)!r}; resume with the same settings or use a new run name")
+
+
+def stage_key(i: int, stage) -> str:
+    return f"{i}-{stage.name}"
+
+
+def checkpoints(stage_ck_dir: Path) -> list[Path]:
+    found = [p for p in stage_ck_dir.glob("step-*") if (p / "state.json").is_file()] if stage_ck_dir.is_dir() else []
+    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
+
+
+def trainable_state(model) -> dict:
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    return {k: v.detach().cpu() for k, v in model.state_dict().items() if k in names}
+
+
+def save_checkpoint(model, opt, sched, ck_dir: Path, step: int, elapsed: float, keep: int) -> None:
+    import torch
+
+    with atomic_dir(ck_dir / f"step-{step:07d}") as tmp:
+        torch.save({"model": trainable_state(model), "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
+        write_json(tmp / "state.json", {"step": step, "elapsed": elapsed})
+    for old in checkpoints(ck_dir)[:-max(1, keep)]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def load_checkpoint(model, opt, sched, ck: Path) -> dict:
+    """Restore a checkpoint in place -> its state.json (step, elapsed)."""
+    import torch
+
+    state = torch.load(ck / "state.pt", map_location="cpu", weights_only=True)
+    missing = set(trainable_state(model)) - set(state["model"])
+    if missing:
+        raise UserError(f"--resume: checkpoint {ck} does not match this model (missing {sorted(missing)[0]})")
+    model.load_state_dict(state["model"], strict=False)
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    return json.loads((ck / "state.json").read_text())
+
+
+def save_stage_result(model, stage, out: Path, info: dict) -> None:
+    """The weights ``stage`` trained, and what it was; ``done.json`` is written last."""
+    import torch
+
+    with atomic_dir(out) as tmp:
+        torch.save(trainable_state(model), tmp / "state.pt")
+        write_json(tmp / "done.json", {"stage": asdict(stage), **info})
+
+
+def is_done(stage_dir: Path) -> bool:
+    return (stage_dir / "done.json").is_file() and (stage_dir / "state.pt").is_file()
+
+
+def load_stage_result(model, stage_dir: Path, expect=None, who: str = "") -> dict:
+    """Load a finished stage's weights into ``model``; refuse a missing or incompatible one in one line."""
+    import torch
+
+    where = who or str(stage_dir)
+    if not is_done(stage_dir):
+        raise UserError(f"{where}: no finished stage at {stage_dir} (done.json and state.pt missing); "
+                        "train that stage first or point init_from at a finished one")
+    done = json.loads((stage_dir / "done.json").read_text())
+    if expect is not None and done["stage"] != asdict(expect):
+        raise UserError(f"{where}: {stage_dir} was trained as {done['stage']} but this run's stage is {asdict(expect)}; "
+                        "use a new run name")
+    state = torch.load(stage_dir / "state.pt", map_location="cpu", weights_only=True)
+    own = model.state_dict()
+    for k, v in state.items():
+        if k not in own or own[k].shape != v.shape:
+            got = "absent" if k not in own else f"shape {tuple(own[k].shape)}"
+            raise UserError(f"{where}: {stage_dir} does not fit this model ({k}: saved {tuple(v.shape)}, here {got}); "
+                            "the earlier stage must use the same backbone, tower and shapes")
+    model.load_state_dict(state, strict=False)
+    return done
