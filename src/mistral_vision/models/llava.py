@@ -1,0 +1,211 @@
+"""LLaVA assembly on transformers: a vision tower + LLaVA-1.5's projector + one of our LLM backbones.
+
+``build_llava`` makes a ``LlavaForConditionalGeneration`` and its ``LlavaProcessor``: the LLM is
+any backbone of the registry (``backbones.py``: tiny random-init Mistral / LLaMA, or a
+checkpoint), the tower any of ``vision.py``. Tiny models are built whole from a
+``LlavaConfig``; with checkpoints the LLM and the tower are loaded separately, ``<image>`` (and
+a pad token where the tokenizer has none of its own) is added, the embeddings are resized,
+and the parts are put into one model. transformers does the rest: the processor expands each
+``<image>`` into one token per projected feature, and the model scatters the features there.
+LoRA (PEFT) targets the language model only - bare ``q_proj`` would also match the tower's
+attention - and saves the projector (and a trained tower) with the adapter.
+Not for: training stages or scoring.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from ..config import vision_of
+from ..errors import UserError
+
+IMAGE_TOKEN = "<image>"
+LLM_LORA_TARGET = r".*language_model.*\.({})"
+
+
+def _dtype(name: str):
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def llava_tokenizer(spec, label_names=()):
+    """The backbone's tokenizer with ``<image>`` (and a pad token, for checkpoints without one) added;
+    ``label_names`` become single tokens (``tokenizer.label_tokens``), as on the ASCII route."""
+    from .ascii_tokenizer import add_label_tokens
+    from .backbones import load_tokenizer
+
+    tok = load_tokenizer(spec)
+    if label_names:
+        add_label_tokens(tok, label_names)
+    if not spec.is_tiny and tok.pad_token in (None, tok.unk_token, tok.eos_token):
+        tok.add_special_tokens({"pad_token": "<pad>"})
+    tok.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]})
+    tok.padding_side = "left"
+    return tok
+
+
+def make_processor(vc, tok, vision_config):
+    from transformers import LlavaProcessor
+
+    from .vision import image_processor, image_tokens, strategy_of
+
+    patch, extra = image_tokens(vc, vision_config)
+    return LlavaProcessor(image_processor=image_processor(vc), tokenizer=tok, patch_size=patch,
+                          vision_feature_select_strategy=strategy_of(vc), num_additional_image_tokens=extra,
+                          image_token=IMAGE_TOKEN, chat_template=tok.chat_template)
+
+
+def llava_config(cfg, vision_config, text_config, tok):
+    from transformers import LlavaConfig
+
+    from .vision import strategy_of
+
+    vc = vision_of(cfg)
+    return LlavaConfig(vision_config=vision_config, text_config=text_config,
+                       image_token_id=tok.convert_tokens_to_ids(IMAGE_TOKEN), vision_feature_layer=vc.feature_layer,
+                       vision_feature_select_strategy=strategy_of(vc), projector_hidden_act="gelu")
+
+
+def assemble(cfg, tok):
+    """The LLaVA model before any LoRA: tiny parts from config, or the checkpoints put together."""
+    import torch
+    from transformers import LlavaForConditionalGeneration
+    from transformers.models.llava.modeling_llava import LlavaMultiModalProjector
+
+    from .backbones import build_model, get_backbone, tiny_config
+    from .vision import get_tower, load_tower, tower_config
+
+    vc, mc = vision_of(cfg), cfg.model
+    spec = get_backbone(mc.backbone)
+    vision_config = tower_config(vc)
+    if spec.is_tiny and get_tower(vc.tower).is_tiny:
+        config = llava_config(cfg, vision_config, tiny_config(spec, mc, tok), tok)
+        config._attn_implementation = mc.attn_implementation
+        return LlavaForConditionalGeneration(config).to(_dtype(mc.dtype)), vision_config
+    # Checkpoints: load each part, then place them in a model skeleton built on the meta device
+    # (no memory or time spent initialising 7B weights that are replaced at once).
+    llm = build_model(spec, replace(mc, lora=replace(mc.lora, enabled=False)), tok)   # LoRA comes after assembly
+    tower = (load_tower(vc, _dtype(mc.dtype)) if not get_tower(vc.tower).is_tiny
+             else _tiny_tower(vision_config, mc))
+    config = llava_config(cfg, vision_config, llm.config, tok)
+    with torch.device("meta"):
+        model = LlavaForConditionalGeneration(config)
+    model.model.vision_tower = tower
+    model.model.language_model = llm.model
+    model.lm_head = llm.lm_head
+    model.model.multi_modal_projector = LlavaMultiModalProjector(config).to(_dtype(mc.dtype))
+    return model, vision_config
+
+
+def _tiny_tower(vision_config, mc):
+    from transformers import AutoModel
+
+    return AutoModel.from_config(vision_config).to(_dtype(mc.dtype))
+
+
+def build_llava(cfg, log=print):
+    """A fresh trainable LLaVA model of ``cfg`` -> (model, LlavaProcessor)."""
+    from ..data.datasets import get_dataset
+    from .backbones import get_backbone
+    from .vision import get_tower
+
+    vc, mc = vision_of(cfg), cfg.model
+    spec = get_backbone(mc.backbone)
+    names = get_dataset(cfg.data.dataset).label_names if cfg.tokenizer.label_tokens else ()
+    tok = llava_tokenizer(spec, names)
+    model, vision_config = assemble(cfg, tok)
+    processor = make_processor(vc, tok, vision_config)
+    n_img = image_token_count(processor)
+    log(f"      LLaVA: {vc.tower} ({'random init' if get_tower(vc.tower).is_tiny else 'pretrained'}) -> "
+        f"{vc.projector} -> {mc.backbone}; {n_img} image tokens per image")
+    if mc.lora.enabled:
+        model = _with_lora(model, cfg)
+    return model, processor
+
+
+def _saves_tower(cfg) -> bool:
+    """The adapter must carry the tower when it is trained, or random-init (no checkpoint rebuilds it)."""
+    from ..train.stages import resolve_stages
+    from .vision import get_tower
+
+    return get_tower(vision_of(cfg).tower).is_tiny or any("vision" in st.trainable for st in resolve_stages(cfg))
+
+
+def _with_lora(model, cfg):
+    from peft import LoraConfig, get_peft_model
+
+    lc = cfg.model.lora
+    save = ["multi_modal_projector"] + (["vision_tower"] if _saves_tower(cfg) else [])
+    return get_peft_model(model, LoraConfig(
+        r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout,
+        target_modules=LLM_LORA_TARGET.format("|".join(lc.target_modules)), modules_to_save=save))
+
+
+def image_token_count(processor) -> int:
+    """How many ``<image>`` tokens the processor writes for one image (= the tower's projected features)."""
+    return len(expand_prompt(processor, IMAGE_TOKEN))
+
+
+def expand_prompt(processor, text: str) -> list[int]:
+    """Token ids of ``text`` with its ``<image>`` expanded for one image, as the processor does it."""
+    import numpy as np
+
+    ip = processor.image_processor
+    side = ip.crop_size if getattr(ip, "do_center_crop", False) else ip.size
+    h = side.get("height") or side.get("shortest_edge")
+    w = side.get("width") or side.get("shortest_edge")
+    blank = np.zeros((1, h, w) if not getattr(ip, "do_convert_rgb", False) else (h, w, 3), np.uint8)
+    return list(processor(text=[text], images=[blank], add_special_tokens=False)["input_ids"][0])
+
+
+def save_llava(model, processor, out_dir, cfg) -> dict:
+    """Weights (full model, or the adapter + projector) + processor; -> the manifest's parts."""
+    from ..io import atomic_dir
+    from .backbones import get_backbone
+    from .vision import get_tower, strategy_of
+
+    vc, spec = vision_of(cfg), get_backbone(cfg.model.backbone)
+    lora = hasattr(model, "peft_config")
+    with atomic_dir(out_dir) as tmp:
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+    tower = get_tower(vc.tower)
+    return {"llm": {"backbone": spec.id, "family": spec.family, "checkpoint": spec.checkpoint, "lora": lora},
+            "vision_tower": {"tower": tower.id, "kind": tower.kind, "checkpoint": tower.checkpoint,
+                             "feature_layer": vc.feature_layer, "select_strategy": strategy_of(vc),
+                             "in_adapter" if lora else "in_model": True},
+            "projector": {"kind": vc.projector, "in_adapter" if lora else "in_model": True},
+            "processor": {"image_token": IMAGE_TOKEN, "image_tokens": image_token_count(processor),
+                          "vocab": len(processor.tokenizer)},
+            "config": {"model": json.loads(json.dumps(asdict(cfg.model))), "vision": asdict(vc)}}
+
+
+def load_llava(model_dir: Path, manifest: dict, dtype: str = "float32"):
+    """Reload a saved LLaVA run model -> (model, processor)."""
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+    try:
+        processor = AutoProcessor.from_pretrained(model_dir)
+    except (OSError, ValueError) as e:
+        raise UserError(f"{model_dir}: cannot load the processor ({str(e).splitlines()[0]})") from None
+    processor.tokenizer.padding_side = "left"
+    if not manifest["parts"]["llm"]["lora"]:
+        return LlavaForConditionalGeneration.from_pretrained(model_dir, dtype=_dtype(dtype)), processor
+    from peft import PeftModel
+
+    from ..config import ModelConfig, VisionConfig, from_dict
+
+    saved = manifest["parts"]["config"]
+    mc = from_dict(ModelConfig, saved["model"])
+    mc = replace(mc, dtype=dtype, lora=replace(mc.lora, enabled=False))
+    base, _ = assemble(_Shim(mc, from_dict(VisionConfig, saved["vision"])), processor.tokenizer)
+    return PeftModel.from_pretrained(base, model_dir), processor
+
+
+class _Shim:
+    """The two config sections ``assemble`` reads, rebuilt from a manifest."""
+
+    def __init__(self, model, vision):
+        self.model, self.vision = model, vision

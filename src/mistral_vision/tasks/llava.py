@@ -1,0 +1,92 @@
+"""The LLaVA route's classification task: images -> the tower's pixel values + a prompt with ``<image>``.
+
+The user turn is the prompt template with ``{art}`` replaced by the ``<image>`` placeholder;
+the chat template writes the conversation and ``LlavaProcessor`` expands the placeholder into
+one image token per projected feature. Every image shares that prompt, so its ids are
+computed once; each batch's ``pixel_values`` come from the tower's own image processor
+(which converts and resizes a 28x28 grayscale digit to what the tower expects). Label ids
+come from the chat template as on the ASCII route (``chat.py``). Built without a processor
+(galleries) it only preprocesses images. Not for: building the model (``models/llava.py``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..prompts import PromptFormat
+from .base import Encoded, Examples, Seen
+from .chat import ChatTask
+
+
+@dataclass
+class LlavaTask(ChatTask):
+    processor: object                     # LlavaProcessor, or None (preprocessing only)
+    label_names: tuple[str, ...]
+    dataset: str
+    image_processor: object
+    prompt: PromptFormat = PromptFormat()
+
+    seen_caption = "the vision tower's input"
+    seen_title = "tower input"
+
+    def __post_init__(self):
+        self.tokenizer = getattr(self.processor, "tokenizer", None)
+        super().__post_init__()
+        self._prompt_ids = None
+
+    @classmethod
+    def from_config(cls, cfg, processor, label_names):
+        from ..config import vision_of
+        from ..models.vision import image_processor
+
+        ip = processor.image_processor if processor is not None else image_processor(vision_of(cfg))
+        return cls(processor, tuple(label_names), cfg.data.dataset, ip,
+                   PromptFormat(cfg.prompt.template, cfg.prompt.system))
+
+    def content_messages(self, content: str, answer: str | None = None) -> list[dict]:
+        return self.prompt.messages(content, self.label_names, self.dataset, 0, 0, answer)
+
+    def messages(self, image: np.ndarray, answer: str | None = None) -> list[dict]:
+        """Chat messages of one image: the user turn holds ``<image>`` where the tower's tokens go."""
+        from ..models.llava import IMAGE_TOKEN
+
+        return self.content_messages(IMAGE_TOKEN, answer)
+
+    @property
+    def prompt_ids(self) -> list[int]:
+        """The prompt every image shares, with ``<image>`` expanded by the processor."""
+        if self._prompt_ids is None:
+            from ..models.llava import IMAGE_TOKEN, expand_prompt
+
+            self._prompt_ids = expand_prompt(self.processor, self.prompt_texts([IMAGE_TOKEN])[0])
+        return self._prompt_ids
+
+    def pixel_values(self, images: np.ndarray):
+        """(N, C, H, W) float tensor from the tower's image processor, for (N, H, W) uint8 images."""
+        import torch
+
+        if len(images) == 0:
+            return torch.zeros((0, 1, 1, 1))
+        out = self.image_processor(images=list(np.asarray(images)[:, None]), return_tensors="pt")
+        return out["pixel_values"]
+
+    def encode(self, images) -> Encoded:
+        ids = self.prompt_ids
+        return Encoded([list(ids) for _ in range(len(images))], {"pixel_values": self.pixel_values(images)})
+
+    def examples(self, images, labels) -> Examples:
+        from .batch import example
+
+        ids = self.prompt_ids
+        pairs = [example(ids, self.label_ids[y]) for y in np.asarray(labels).tolist()]
+        return Examples(pairs, {"pixel_values": self.pixel_values(images)})
+
+    def seen(self, images: np.ndarray) -> list[Seen]:
+        """The pixels the tower received, mapped back to 0..255 (grayscale, or RGB for 3-channel towers)."""
+        pv = self.pixel_values(images).float().numpy()
+        mean = np.asarray(self.image_processor.image_mean, np.float32).reshape(1, -1, 1, 1)
+        std = np.asarray(self.image_processor.image_std, np.float32).reshape(1, -1, 1, 1)
+        scale = getattr(self.image_processor, "rescale_factor", 1 / 255)
+        px = np.clip((pv * std + mean) / scale, 0, 255).round().astype(np.uint8)
+        return [Seen(p[0] if p.shape[0] == 1 else p.transpose(1, 2, 0)) for p in px]
