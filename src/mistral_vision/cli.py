@@ -151,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="valid", choices=("train", "valid", "test"), help="images to measure on")
     p.add_argument("--limit", type=int, default=2000, help="images measured")
 
+    p = sub.add_parser("compare", help="compare backbones side by side (--analytic: from their configs alone)")
+    p.add_argument("--analytic", nargs="+", required=True, metavar="ID",
+                   help="backbones to cost from their configs alone: mistral-7b, mistral-7b-instruct, llama-2-7b, "
+                        "vicuna-7b, hf:<folder or hub id>")
+    p.add_argument("--out", metavar="DIR", help="also write DIR/analytic.md and DIR/analytic.json")
+
     p = sub.add_parser("run", help="prepare -> train -> evaluate -> report")
     p.add_argument("config")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -231,6 +237,20 @@ def _cmd(args) -> int:
         from .api.commands import api_command
 
         return api_command(args)
+    elif c == "compare":
+        from .compare.analytic import analytic_table, format_markdown, to_json
+
+        rows = analytic_table(args.analytic)
+        md = format_markdown(rows)
+        print(md, end="")
+        if args.out:
+            from pathlib import Path
+
+            from .io import write_json, write_text
+
+            write_text(Path(args.out) / "analytic.md", md)
+            write_json(Path(args.out) / "analytic.json", to_json(rows))
+            print(f"wrote {Path(args.out) / 'analytic.md'} and {Path(args.out) / 'analytic.json'}")
     elif c == "run":
         from .pipeline import run
 

@@ -1,0 +1,1 @@
+"""Side-by-side comparisons of backbones (analytic costs from their configs)."""
