@@ -45,6 +45,8 @@ class AsciiConfig:
 class PromptConfig:
     template: str = "plain"           # registry id (plain | classify) or a literal with {art}
     system: str | None = None         # optional system message
+    chat_template: str | None = None  # models/chat_templates.py id: tiny, mistral, llama-2, vicuna-v1, plain;
+                                      # None: the tokenizer's own (checkpoints without one: the backbone's)
 
 
 @dataclass(frozen=True)
@@ -350,6 +352,10 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise UserError("config: a `vision` section is for route: llava; this config's route is ascii")
     resolve_stages(cfg)
     resolve_template(cfg.prompt.template)
+    if cfg.prompt.chat_template is not None:
+        from .models.chat_templates import chat_template
+
+        chat_template(cfg.prompt.chat_template)
     tta_views(cfg.eval.tta)
     if cfg.route == "ascii":
         check_ramp(cfg.ascii.ramp)

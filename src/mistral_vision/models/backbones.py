@@ -14,24 +14,7 @@ from pathlib import Path
 
 from ..errors import UserError, one_of
 
-# Mistral-7B-v0.1 style: <s>[INST] user [/INST]answer</s> (a system prompt is prefixed to the user turn).
-MISTRAL_CHAT_TEMPLATE = (
-    "{{ bos_token }}{% set ns = namespace(sys='') %}"
-    "{% for message in messages %}"
-    "{% if message['role'] == 'system' %}{% set ns.sys = message['content'] + '\n\n' %}"
-    "{% elif message['role'] == 'user' %}{{ '[INST] ' + ns.sys + message['content'] + ' [/INST]' }}{% set ns.sys = '' %}"
-    "{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token }}"
-    "{% endif %}{% endfor %}"
-)
-# Llama-2 chat style: <s>[INST] <<SYS>>\nsys\n<</SYS>>\n\nuser [/INST] answer </s>
-LLAMA_CHAT_TEMPLATE = (
-    "{{ bos_token }}{% set ns = namespace(sys='') %}"
-    "{% for message in messages %}"
-    "{% if message['role'] == 'system' %}{% set ns.sys = '<<SYS>>\n' + message['content'] + '\n<</SYS>>\n\n' %}"
-    "{% elif message['role'] == 'user' %}{{ '[INST] ' + ns.sys + message['content'] + ' [/INST]' }}{% set ns.sys = '' %}"
-    "{% elif message['role'] == 'assistant' %}{{ ' ' + message['content'] + ' ' + eos_token }}"
-    "{% endif %}{% endfor %}"
-)
+from .chat_templates import LLAMA_2 as LLAMA_CHAT_TEMPLATE, MISTRAL as MISTRAL_CHAT_TEMPLATE, chat_template
 
 
 @dataclass(frozen=True)
@@ -66,6 +49,7 @@ class BackboneSpec:
     family: str
     checkpoint: str | None     # hub id or local path; None = tiny random init
     description: str
+    chat_template: str | None = None   # a chat_templates.py id, for checkpoints that ship none (else the family's)
 
     @property
     def is_tiny(self) -> bool:
@@ -79,7 +63,8 @@ BACKBONES: dict[str, BackboneSpec] = {b.id: b for b in [
     BackboneSpec("mistral-7b", "mistral", "mistralai/Mistral-7B-v0.1", "Mistral-7B base, LoRA"),
     BackboneSpec("mistral-7b-instruct", "mistral", "mistralai/Mistral-7B-Instruct-v0.2", "Mistral-7B instruct, LoRA"),
     BackboneSpec("llama-2-7b", "llama", "meta-llama/Llama-2-7b-hf", "LLaMA-2-7B base, LoRA"),
-    BackboneSpec("vicuna-7b", "llama", "lmsys/vicuna-7b-v1.5", "Vicuna-7B v1.5 (LLaVA-1.5's LLM), LoRA"),
+    BackboneSpec("vicuna-7b", "llama", "lmsys/vicuna-7b-v1.5", "Vicuna-7B v1.5 (LLaVA-1.5's LLM), LoRA",
+                 chat_template="vicuna-v1"),
 ]}
 
 
@@ -135,6 +120,8 @@ def load_tokenizer(spec: BackboneSpec):
         tok = AutoTokenizer.from_pretrained(spec.checkpoint)
     except OSError as e:
         raise UserError(f"cannot load the tokenizer of {spec.checkpoint!r}: {str(e).splitlines()[0]}") from None
+    if spec.chat_template and not getattr(tok, "chat_template", None):
+        tok.chat_template = chat_template(spec.chat_template)
     return FAMILIES[spec.family].fix_tokenizer(tok)
 
 

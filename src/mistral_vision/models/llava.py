@@ -115,6 +115,10 @@ def build_llava(cfg, log=print):
     spec = get_backbone(mc.backbone)
     names = get_dataset(cfg.data.dataset).label_names if cfg.tokenizer.label_tokens else ()
     tok = llava_tokenizer(spec, names)
+    if cfg.prompt.chat_template:
+        from .chat_templates import chat_template
+
+        tok.chat_template = chat_template(cfg.prompt.chat_template)
     model, vision_config = assemble(cfg, tok)
     processor = make_processor(vc, tok, vision_config)
     n_img = image_token_count(processor)

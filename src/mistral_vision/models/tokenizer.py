@@ -9,20 +9,11 @@ Not for: checkpoint tokenizers (they come with the checkpoint, see ``backbones.p
 from __future__ import annotations
 
 from ..errors import UserError
+from .chat_templates import TINY as TINY_CHAT_TEMPLATE
 
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>", "<sep>")
 # Newline plus all printable ASCII: any ASCII prompt and any ramp tokenizes without <unk>.
 CHAR_ALPHABET = "\n" + "".join(chr(c) for c in range(32, 127))
-
-# <s> [system\n] user <sep> answer </s>. "<sep>" marks where the answer starts.
-TINY_CHAT_TEMPLATE = (
-    "{{ bos_token }}"
-    "{% for message in messages %}"
-    "{% if message['role'] == 'system' %}{{ message['content'] + '\n' }}"
-    "{% elif message['role'] == 'user' %}{{ message['content'] + '<sep>' }}"
-    "{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token }}"
-    "{% endif %}{% endfor %}"
-)
 
 
 def build_char_tokenizer():

@@ -14,6 +14,17 @@ from ..errors import UserError
 _PROBE = "\x00ART\x00"
 
 
+def assistant_mask(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]] | None:
+    """(ids, mask) of a conversation, mask 1 on every assistant turn's tokens, from the chat template's own
+    ``{% generation %}`` blocks; None when the template has none (then callers diff prompt and conversation)."""
+    import re
+
+    if not re.search(r"{%-?\s*generation\s*-?%}", getattr(tokenizer, "chat_template", None) or ""):
+        return None
+    out = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+    return list(out["input_ids"]), list(out["assistant_masks"])
+
+
 class ChatTask:
     """Base of the chat-formatted tasks; subclasses set ``tokenizer``, ``label_names`` and ``content_messages``."""
 
@@ -70,13 +81,25 @@ class ChatTask:
             ids = self._encode([full])[0]
             if ids[:len(prompt_ids)] != prompt_ids:
                 raise UserError(f"tokenizing label {name!r} changes the prompt's tokens; use another chat template")
-            tail = ids[len(prompt_ids):]
+            tail = self._masked_answer(probe, name, ids, len(prompt_ids)) or ids[len(prompt_ids):]
             if self.tokenizer.eos_token_id is not None and (not tail or tail[-1] != self.tokenizer.eos_token_id):
                 tail = tail + [self.tokenizer.eos_token_id]
             out.append(tail)
         if len({tuple(t) for t in out}) != len(out):
             raise UserError("two labels tokenize identically; label names must differ")
         return out
+
+    def _masked_answer(self, probe, name, ids, n_prompt) -> list[int] | None:
+        """The answer as the template's assistant mask marks it (None without generation tags)."""
+        got = assistant_mask(self.tokenizer, probe + [{"role": "assistant", "content": name}])
+        if got is None:
+            return None
+        m_ids, mask = got
+        marked = [i for i, m in enumerate(mask) if m]
+        if m_ids != ids or not marked or marked[0] != n_prompt or marked != list(range(marked[0], marked[-1] + 1)):
+            raise UserError(f"the chat template's assistant mask for label {name!r} is not the text right after the "
+                            "generation prompt; put {% generation %} around the answer (+ EOS) only")
+        return ids[marked[0]:marked[-1] + 1]
 
     def _encode(self, texts: list[str]) -> list[list[int]]:
         return self.tokenizer(texts, add_special_tokens=False)["input_ids"]

@@ -1,0 +1,69 @@
+"""Chat templates by id, each marking the assistant's answer with ``{% generation %}``.
+
+Family quirks need templates of their own: base checkpoints ship none (Mistral-7B-v0.1,
+Llama-2-7B), and Vicuna v1.5 - LLaVA-1.5's LLM - was trained on the ``USER: ... ASSISTANT:``
+format, not Llama-2's ``[INST]``. Every template here wraps the answer (+ EOS) in
+``{% generation %}...{% endgeneration %}``, so transformers' ``return_assistant_tokens_mask``
+says which tokens are the answer: training labels come from the template itself rather than
+from hand-computed offsets (the "tokenization mismatch" that LLaVA-derived code reports most).
+Not for: deciding which template a backbone uses (``backbones.py``) or the prompt text (``prompts.py``).
+"""
+from __future__ import annotations
+
+from ..errors import one_of
+
+# <s> [system\n] user <sep> answer </s>. "<sep>" marks where the answer starts (tiny char tokenizer).
+TINY = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ message['content'] + '\n' }}"
+    "{% elif message['role'] == 'user' %}{{ message['content'] + '<sep>' }}"
+    "{% elif message['role'] == 'assistant' %}{% generation %}{{ message['content'] + eos_token }}{% endgeneration %}"
+    "{% endif %}{% endfor %}"
+)
+# Mistral-7B-v0.1 style: <s>[INST] user [/INST]answer</s> (a system prompt is prefixed to the user turn).
+MISTRAL = (
+    "{{ bos_token }}{% set ns = namespace(sys='') %}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{% set ns.sys = message['content'] + '\n\n' %}"
+    "{% elif message['role'] == 'user' %}{{ '[INST] ' + ns.sys + message['content'] + ' [/INST]' }}{% set ns.sys = '' %}"
+    "{% elif message['role'] == 'assistant' %}{% generation %}{{ message['content'] + eos_token }}{% endgeneration %}"
+    "{% endif %}{% endfor %}"
+)
+# Llama-2 chat style: <s>[INST] <<SYS>>\nsys\n<</SYS>>\n\nuser [/INST] answer </s>
+LLAMA_2 = (
+    "{{ bos_token }}{% set ns = namespace(sys='') %}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{% set ns.sys = '<<SYS>>\n' + message['content'] + '\n<</SYS>>\n\n' %}"
+    "{% elif message['role'] == 'user' %}{{ '[INST] ' + ns.sys + message['content'] + ' [/INST]' }}{% set ns.sys = '' %}"
+    "{% elif message['role'] == 'assistant' %}"
+    "{% generation %}{{ ' ' + message['content'] + ' ' + eos_token }}{% endgeneration %}"
+    "{% endif %}{% endfor %}"
+)
+# Vicuna v1 (LLaVA-1.5's conv_vicuna_v1): <s>SYSTEM USER: user ASSISTANT: answer</s>USER: ...
+VICUNA_V1 = (
+    "{{ bos_token }}{% set ns = namespace(sys='A chat between a curious user and an artificial intelligence "
+    "assistant. The assistant gives helpful, detailed, and polite answers to the user\\'s questions.') %}"
+    "{% for message in messages %}{% if message['role'] == 'system' %}{% set ns.sys = message['content'] %}"
+    "{% endif %}{% endfor %}{{ ns.sys }}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}{{ ' USER: ' + message['content'] + ' ASSISTANT:' }}"
+    "{% elif message['role'] == 'assistant' %}{% generation %}{{ ' ' + message['content'] + eos_token }}{% endgeneration %}"
+    "{% endif %}{% endfor %}"
+)
+# LLaVA's "plain" (its stage-1 captions): the user content, then the answer and a newline; no roles.
+PLAIN = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}{{ message['content'] }}"
+    "{% elif message['role'] == 'assistant' %}{% generation %}{{ message['content'] + '\n' + eos_token }}"
+    "{% endgeneration %}{% endif %}{% endfor %}"
+)
+
+CHAT_TEMPLATES = {"tiny": TINY, "mistral": MISTRAL, "llama-2": LLAMA_2, "vicuna-v1": VICUNA_V1, "plain": PLAIN}
+
+
+def chat_template(template_id: str) -> str:
+    if template_id not in CHAT_TEMPLATES:
+        raise one_of("chat template", template_id, CHAT_TEMPLATES)
+    return CHAT_TEMPLATES[template_id]
