@@ -119,6 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
         if p.prog.split()[-1] not in ("estimate",):
             p.add_argument("--server-url", help="another API server (default: $MISTRAL_SERVER_URL, then Mistral)")
 
+    p = sub.add_parser("export", help="a finished run's model as a plain transformers folder (LoRA merged)")
+    p.add_argument("run_dir")
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("chat", help="a free (generated) answer about one image, for either route")
+    p.add_argument("run_dir")
+    p.add_argument("--image", required=True)
+    p.add_argument("question", nargs="?", default="")
+    p.add_argument("--max-new-tokens", type=int, default=32)
+
     p = sub.add_parser("report", help="(re)write RUN_DIR/report.md")
     p.add_argument("run_dir")
 
@@ -173,7 +183,7 @@ def _quiet_libraries() -> None:
 
 def _cmd(args) -> int:
     c = args.command
-    if c in ("train", "predict", "evaluate", "run"):
+    if c in ("train", "predict", "evaluate", "run", "export", "chat"):
         _quiet_libraries()
     if c == "prepare":
         from .pipeline import prepare
@@ -227,6 +237,15 @@ def _cmd(args) -> int:
         m = evaluate(args.run_dir, args.dataset, args.split, args.data_dir, args.offline, args.limit,
                      backend=args.backend, model=args.model, server_url=args.server_url, tta=args.tta)
         print(f"accuracy {m['accuracy']:.4f} on {m['n']} images; see {m['eval_dir']}/")
+    elif c == "export":
+        from .models.export import export_run
+
+        info = export_run(args.run_dir, args.out)
+        print(f"{args.out}: {info['class']} ({info['route']} route{', LoRA merged' if info['lora_merged'] else ''})")
+    elif c == "chat":
+        from .infer.chat import chat
+
+        print(chat(args.run_dir, args.image, args.question, args.max_new_tokens))
     elif c == "report":
         from .eval.report import write_report
 
@@ -280,7 +299,12 @@ def _tokenizer_cmd(args) -> None:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "chat" and not args.question and not extra[0].startswith("-"):
+        args.question = " ".join(extra)      # `chat RUN --image F "question"`: the question after the options
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return _cmd(args)
     except UserError as e:

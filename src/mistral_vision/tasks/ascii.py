@@ -54,6 +54,12 @@ class AsciiTask(ChatTask):
         """The art each image became, and that art decoded back to pixels."""
         return [Seen(ascii_to_image(art, self.ramp), art) for art in self.render(images)]
 
+    def chat_inputs(self, image: np.ndarray, question: str) -> Encoded:
+        """A free question about one image: the rendered art, then the question, in the user turn."""
+        art = self.render(image[None])[0]
+        text = self._chat_text(self.content_messages(art + ("\n" + question if question else "")), True)
+        return Encoded(self._encode([text]))
+
     def encode(self, images) -> Encoded:
         from ..models.tokenizer import check_no_unknown
 

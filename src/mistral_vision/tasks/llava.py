@@ -71,6 +71,13 @@ class LlavaTask(ChatTask):
         out = self.image_processor(images=list(np.asarray(images)[:, None]), return_tensors="pt")
         return out["pixel_values"]
 
+    def chat_inputs(self, image: np.ndarray, question: str) -> Encoded:
+        """A free question about one image: ``<image>`` (expanded by the processor), then the question."""
+        from ..models.llava import IMAGE_TOKEN, expand_prompt
+
+        content = self.prompt_texts([IMAGE_TOKEN + ("\n" + question if question else "")])[0]
+        return Encoded([expand_prompt(self.processor, content)], {"pixel_values": self.pixel_values(image[None])})
+
     def encode(self, images) -> Encoded:
         ids = self.prompt_ids
         return Encoded([list(ids) for _ in range(len(images))], {"pixel_values": self.pixel_values(images)})

@@ -1,0 +1,38 @@
+"""``chat``: a free answer to a question about one image, generated greedily, for either route.
+
+The ASCII route renders the image into the user turn first; the LLaVA route puts ``<image>``
+there and hands the tower the pixels. Unlike ``predict`` nothing is label-scored: the model
+may answer anything, which is the point of asking it freely. Not for: classification.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import UserError
+
+
+def chat(run_dir: str | Path, image: str | Path, question: str = "", max_new_tokens: int = 32) -> str:
+    """The run's model's answer to ``question`` about the image file ``image``."""
+    import torch
+
+    from ..config import load_run_config
+    from ..data.datasets import get_dataset
+    from ..data.images import load_image
+    from ..models.build import load_run_model, text_tokenizer
+    from ..tasks import make_task
+
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    if not Path(image).is_file():
+        raise UserError(f"{image}: no such image file")
+    pixels = load_image(image, invert="auto")
+    model, processor, _ = load_run_model(run_dir / "model")
+    task = make_task(cfg, processor, get_dataset(cfg.data.dataset).label_names)
+    enc = task.chat_inputs(pixels, question)
+    ids = torch.tensor(enc.ids)
+    tok = text_tokenizer(processor)
+    with torch.inference_mode():
+        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                             do_sample=False, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                             **enc.extras)
+    return tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
