@@ -67,6 +67,15 @@ def plot_curves(metrics: list[dict], path: Path, title: str) -> bool:
         ax2.set_ylabel("valid accuracy", color="tab:orange")
         lo = min(v for _, v in val)
         ax2.set_ylim(max(0.0, lo - 0.02), 1.0)
+    starts = {}                                   # first logged step of each training stage
+    for r in metrics:
+        if "loss" in r and r.get("stage") is not None:
+            starts.setdefault(r["stage"], r["step"])
+    if len(starts) > 1:
+        for name, step in starts.items():
+            ax.axvline(step, color="grey", lw=0.6, ls=":")
+            ax.text(step, 1.0, f" {name}", transform=ax.get_xaxis_transform(), fontsize=7, color="grey",
+                    va="top", ha="left")
     ax.set_title(title, fontsize=10)
     fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=8, frameon=False)
     _save(fig, path)
@@ -103,3 +112,20 @@ def plot_gallery(items: list[dict], path: Path, title: str) -> bool:
     fig.suptitle(title, fontsize=10)
     _save(fig, path)
     return True
+
+
+def plot_seed_accuracies(rows: list[dict], path: Path) -> None:
+    """compare: each seed's validation accuracy (dots) and their mean (bars) per config and backbone."""
+    if not rows:
+        return
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(rows)), 3.2))
+    for i, r in enumerate(rows):
+        ax.bar(i, 100 * r["accuracy_mean"], color="#4c72b0" if r["route"] == "llava" else "#dd8452", alpha=0.6)
+        ax.scatter([i] * len(r["accuracy"]), [100 * a for a in r["accuracy"]], color="k", s=10, zorder=3)
+    ax.set_xticks(range(len(rows)), [f"{r['config']}\n{r['backbone']}" for r in rows], fontsize=7)
+    lo = min(100 * min(r["accuracy"]) for r in rows)
+    ax.set_ylim(max(0, lo - 2), 100)
+    ax.set_ylabel("valid accuracy (%)")
+    ax.set_title("each seed (dots) and their mean (bars; orange ASCII, blue LLaVA)", fontsize=9)
+    _save(fig, path)

@@ -1,0 +1,289 @@
+"""``compare``: the same experiment for every (config x backbone x seed), as ordinary run folders, then one table.
+
+Each cell is ``mistral-vision run CONFIG`` with ``model.backbone``, ``train.seed``, its name and
+``runs_dir`` set (plus the user's ``--set``), so a cell is reused when complete and resumed when
+interrupted, and ``--plan`` prints those commands for a cluster's scheduler to run in parallel
+before ``compare`` collects them. The table has, per config and backbone: parameters, tokens per
+sample (prompt + image tokens + answer, as read in training), forward FLOPs and KV-cache bytes
+per sample (from the saved model's config), training and label-scored inference images/s, peak
+memory, and validation accuracy as mean +- std over seeds with every seed's value. Backbones are
+compared on the same validation images with an exact McNemar test on the seed-paired
+predictions (pooled over seeds), and a verdict in words. Not for: the analytic 7B table
+(``analytic.py``) or training itself (``pipeline.run``).
+"""
+from __future__ import annotations
+
+import json
+import math
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UserError
+
+VALID = "valid"
+
+
+@dataclass(frozen=True)
+class Cell:
+    config: str                  # the config file as given
+    label: str                   # its stem: the row name
+    backbone: str
+    seed: int
+    overrides: tuple[str, ...]   # everything `run` needs besides the config
+
+    @property
+    def name(self) -> str:
+        return f"{self.label}-{self.backbone}-s{self.seed}"
+
+
+def plan(configs: list[str], backbones: list[str], seeds: int, sets: list[str], out: str | Path) -> list[Cell]:
+    """Every cell, each config checked to load with each backbone first (one line if one does not)."""
+    from ..config import load_config
+    from ..models.backbones import get_backbone
+
+    if seeds < 1:
+        raise UserError(f"--seeds {seeds}: need at least 1 seed")
+    if not configs or not backbones:
+        raise UserError("compare needs at least one config and one backbone")
+    for b in backbones:
+        get_backbone(b)
+    stems = [Path(c).stem for c in configs]
+    if len(set(stems)) != len(stems):
+        raise UserError(f"compare: two configs share the name {sorted(s for s in stems if stems.count(s) > 1)[0]!r}")
+    cells = []
+    for config, stem in zip(configs, stems):
+        for b in backbones:
+            for seed in range(seeds):
+                cell = Cell(config, stem, b, seed, ())
+                over = tuple(sets) + (f"model.backbone={b}", f"train.seed={seed}", f"name={cell.name}",
+                                      f"runs_dir={Path(out) / 'cells'}")
+                load_config(config, list(over))            # fails now, in one line, not hours later
+                cells.append(Cell(config, stem, b, seed, over))
+    return cells
+
+
+def command(cell: Cell) -> str:
+    """The ordinary `run` command of one cell (what --plan prints)."""
+    return shlex.join(["mistral-vision", "run", cell.config] + [a for o in cell.overrides for a in ("--set", o)])
+
+
+def run_dir(cell: Cell, out: str | Path) -> Path:
+    return Path(out) / "cells" / cell.name
+
+
+def is_complete(cell: Cell, out: str | Path) -> bool:
+    d = run_dir(cell, out)
+    return (d / "train_summary.json").is_file() and any((d / "eval").glob(f"*-{VALID}/metrics.json"))
+
+
+def run_cells(cells: list[Cell], out: str | Path, log=print, ceiling_epochs: int = 8) -> None:
+    """Run what is missing; complete cells are reused, interrupted ones resume. Each ASCII config's
+    rendering cost (``ceiling.py``) is measured once and kept in ``compare/ceiling-<config>.json``."""
+    from ..config import load_config
+    from ..io import write_json
+    from ..pipeline import run
+    from .ceiling import rendering_cost
+
+    for i, cell in enumerate(cells, 1):
+        if is_complete(cell, out):
+            log(f"[{i}/{len(cells)}] {cell.name}: complete, reused")
+            continue
+        log(f"[{i}/{len(cells)}] {cell.name}")
+        run(cell.config, list(cell.overrides), log=lambda line: log("      " + line))
+    for cell in {c.label: c for c in cells}.values():
+        cfg = load_config(cell.config, list(cell.overrides))
+        path = Path(out) / "compare" / f"ceiling-{cell.label}.json"
+        if cfg.route == "ascii" and not path.is_file():
+            log(f"rendering cost of {cell.label}: a small CNN on its art and on raw pixels")
+            write_json(path, rendering_cost(cfg, ceiling_epochs))
+
+
+# -- collecting --------------------------------------------------------------------------
+def mcnemar_p(b: int, c: int) -> float:
+    """Exact two-sided McNemar p-value for b and c discordant pairs (a binomial test at 1/2)."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    k = min(b, c)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
+
+
+def _cell_facts(cell: Cell, out: str | Path) -> dict:
+    from ..io import read_jsonl_tolerant
+    from .analytic import arch_from_config, dense_flops, kv_bytes, prefill_attention_flops
+
+    d = run_dir(cell, out)
+    summary = json.loads((d / "train_summary.json").read_text())
+    cfg = json.loads((d / "config.json").read_text())
+    metrics_path = next((d / "eval").glob(f"*-{VALID}/metrics.json"))
+    m = json.loads(metrics_path.read_text())
+    preds = {r["index"]: r["pred"] == r["label"] for r in read_jsonl_tolerant(Path(m["predictions"]))}
+    rates = sorted(r["images_per_s"] for r in read_jsonl_tolerant(d / "metrics.jsonl") if "images_per_s" in r)
+    model_cfg = json.loads((d / "model" / "config.json").read_text()) if (d / "model" / "config.json").is_file() else {}
+    text = model_cfg.get("text_config", model_cfg)
+    tokens = summary.get("tokens_per_sample")
+    facts = {"cell": cell.name, "config": cell.label, "backbone": cell.backbone, "seed": cell.seed,
+             "route": cfg.get("route", "ascii"), "dataset": cfg["data"]["dataset"], "accuracy": m["accuracy"],
+             "n": m["n"], "params": summary["params"], "tokens_per_sample": tokens,
+             "train_images_per_s": rates[len(rates) // 2] if rates else None,
+             "infer_images_per_s": m.get("predict_images_per_s"), "tta": m.get("tta", "none"),
+             "peak_rss_mb": summary.get("peak_rss_mb"), "correct": preds,
+             "sliding_window": text.get("sliding_window"),
+             "gqa": f"{text.get('num_attention_heads')}/{text.get('num_key_value_heads')}" if text else None}
+    if text and tokens:
+        arch = arch_from_config(text, str(d / "model" / "config.json"))
+        t = int(round(tokens))
+        facts["flops_per_sample"] = dense_flops(arch, t) + prefill_attention_flops(arch, t)
+        facts["kv_bytes_per_sample"] = kv_bytes(arch, t, bytes_per_value=4)      # float32 on CPU
+    return facts
+
+
+def _mean_std(xs: list[float]) -> tuple[float, float]:
+    mean = sum(xs) / len(xs)
+    return mean, (math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0)
+
+
+def collect(cells: list[Cell], out: str | Path) -> dict:
+    """Results of complete cells -> ``compare/results.json``, ``results.md``, ``accuracy.png``; missing cells listed."""
+    from ..io import write_json, write_text
+
+    out = Path(out)
+    missing = [c.name for c in cells if not is_complete(c, out)]
+    facts = [_cell_facts(c, out) for c in cells if c.name not in missing]
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for f in facts:
+        groups.setdefault((f["config"], f["backbone"]), []).append(f)
+    rows = []
+    for (config, backbone), fs in groups.items():
+        fs.sort(key=lambda f: f["seed"])
+        mean, std = _mean_std([f["accuracy"] for f in fs])
+        first = fs[0]
+        rows.append({k: first.get(k) for k in ("config", "backbone", "route", "dataset", "params", "tokens_per_sample",
+                                               "flops_per_sample", "kv_bytes_per_sample", "sliding_window", "gqa",
+                                               "tta")}
+                    | {"seeds": [f["seed"] for f in fs], "accuracy": [f["accuracy"] for f in fs],
+                       "accuracy_mean": mean, "accuracy_std": std,
+                       "train_images_per_s": _median([f["train_images_per_s"] for f in fs]),
+                       "infer_images_per_s": _median([f["infer_images_per_s"] for f in fs]),
+                       "peak_rss_mb": max((f["peak_rss_mb"] or 0) for f in fs) or None})
+    ceilings = {p.stem.removeprefix("ceiling-"): json.loads(p.read_text())
+                for p in sorted((out / "compare").glob("ceiling-*.json"))}
+    result = {"rows": rows, "paired": _paired(groups), "routes": _route_gaps(rows), "rendering": ceilings,
+              "missing": missing}
+    dest = out / "compare"
+    write_json(dest / "results.json", result)
+    write_text(dest / "results.md", format_results(result))
+    from ..eval.plots import plot_seed_accuracies
+
+    plot_seed_accuracies(rows, dest / "accuracy.png")
+    return result
+
+
+def _median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    return xs[len(xs) // 2] if xs else None
+
+
+def _paired(groups) -> list[dict]:
+    """Every pair of backbones on the same config: seed-paired predictions on the same validation images."""
+    out = []
+    configs = sorted({c for c, _ in groups})
+    for config in configs:
+        bbs = sorted(b for c, b in groups if c == config)
+        for i, a in enumerate(bbs):
+            for b in bbs[i + 1:]:
+                fa = {f["seed"]: f for f in groups[(config, a)]}
+                fb = {f["seed"]: f for f in groups[(config, b)]}
+                seeds = sorted(set(fa) & set(fb))
+                n01 = n10 = pairs = 0
+                for s in seeds:
+                    ca, cb = fa[s]["correct"], fb[s]["correct"]
+                    for idx in set(ca) & set(cb):
+                        pairs += 1
+                        n10 += ca[idx] and not cb[idx]
+                        n01 += cb[idx] and not ca[idx]
+                ma, sa = _mean_std([fa[s]["accuracy"] for s in seeds])
+                mb, sb = _mean_std([fb[s]["accuracy"] for s in seeds])
+                p = mcnemar_p(n10, n01)
+                larger = p < 0.05 and abs(ma - mb) > max(sa, sb)
+                out.append({"config": config, "a": a, "b": b, "seeds": seeds, "pairs": pairs, "a_only": n10,
+                            "b_only": n01, "difference": ma - mb, "p_value": p,
+                            "verdict": "difference larger than seed spread" if larger else "within noise"})
+    return out
+
+
+def _route_gaps(rows: list[dict]) -> list[dict]:
+    """LLaVA minus ASCII accuracy per dataset and backbone, where both routes were run."""
+    by = {(r["dataset"], r["backbone"], r["route"]): r for r in rows}
+    gaps = []
+    for (dataset, backbone, route), r in sorted(by.items()):
+        other = by.get((dataset, backbone, "ascii"))
+        if route == "llava" and other:
+            gaps.append({"dataset": dataset, "backbone": backbone, "llava": r["accuracy_mean"],
+                         "ascii": other["accuracy_mean"], "gap": r["accuracy_mean"] - other["accuracy_mean"]})
+    return gaps
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def _num(x, fmt="{:,.0f}") -> str:
+    return "-" if x is None else fmt.format(x)
+
+
+def format_results(result: dict) -> str:
+    from .analytic import human_bytes, human_flops
+
+    L = ["# compare", "", "Validation accuracy: mean +- std over seeds (each seed's value after the slash). Costs per sample "
+         "as trained: tokens = prompt + image tokens + answer; FLOPs and KV cache from the saved model's config "
+         "(language model only, float32).", "",
+         "| config | backbone | params | sliding window | heads / KV heads | tokens/sample | FLOPs/sample | "
+         "KV/sample | train img/s | infer img/s (views) | peak RSS | accuracy | per seed |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        L.append(f"| {r['config']} | {r['backbone']} | {_num(r['params'])} | {r['sliding_window'] or 'none'} | "
+                 f"{r['gqa'] or '-'} | {_num(r['tokens_per_sample'], '{:.1f}')} | "
+                 f"{human_flops(r['flops_per_sample']) if r.get('flops_per_sample') else '-'} | "
+                 f"{human_bytes(r['kv_bytes_per_sample']) if r.get('kv_bytes_per_sample') else '-'} | "
+                 f"{_num(r['train_images_per_s'])} | {_num(r['infer_images_per_s'])} ({r['tta']}) | "
+                 f"{_num(r['peak_rss_mb'], '{:,.0f} MB')} | **{_pct(r['accuracy_mean'])} +- "
+                 f"{100 * r['accuracy_std']:.2f}** | {' / '.join(_pct(a) for a in r['accuracy'])} |")
+    matched = _param_match(result["rows"])
+    if matched:
+        L += ["", "Parameter counts across backbones of one config: " + "; ".join(matched) + "."]
+    if result["paired"]:
+        L += ["", "## Backbones on the same images", "",
+              "| config | A | B | seeds | A right, B wrong | B right, A wrong | A - B | McNemar p | verdict |",
+              "|---|---|---|---|---|---|---|---|---|"]
+        L += [f"| {p['config']} | {p['a']} | {p['b']} | {len(p['seeds'])} | {p['a_only']} | {p['b_only']} | "
+              f"{100 * p['difference']:+.2f} pp | {p['p_value']:.3g} | {p['verdict']} |" for p in result["paired"]]
+    if result["routes"]:
+        L += ["", "## ASCII vs LLaVA", "", "| dataset | backbone | ASCII | LLaVA | LLaVA - ASCII |", "|---|---|---|---|---|"]
+        L += [f"| {g['dataset']} | {g['backbone']} | {_pct(g['ascii'])} | {_pct(g['llava'])} | "
+              f"{100 * g['gap']:+.2f} pp |" for g in result["routes"]]
+    if result.get("rendering"):
+        L += ["", "## What the ASCII rendering costs", "",
+              "A small CNN (not an LLM) trained on each ASCII config's art turned back into pixels, and on the raw "
+              "28x28 images, same validation split:", "",
+              "| config | dataset | art | CNN on the art | CNN on raw pixels | cost of the rendering |",
+              "|---|---|---|---|---|---|"]
+        L += [f"| {name} | {c['dataset']} | {c['art']} | {_pct(c['cnn_on_art'])} | {_pct(c['cnn_on_pixels'])} | "
+              f"{100 * c['cost']:+.2f} pp |" for name, c in result["rendering"].items()]
+    if result["missing"]:
+        L += ["", f"Not yet complete ({len(result['missing'])}): " + ", ".join(result["missing"])]
+    L += ["", "![accuracy](accuracy.png)", ""]
+    return "\n".join(L)
+
+
+def _param_match(rows: list[dict]) -> list[str]:
+    out = []
+    for config in sorted({r["config"] for r in rows}):
+        ps = {r["backbone"]: r["params"] for r in rows if r["config"] == config}
+        if len(ps) > 1:
+            lo, hi = min(ps.values()), max(ps.values())
+            out.append(f"{config}: {', '.join(f'{b} {p:,}' for b, p in ps.items())} "
+                       f"({'matched' if hi <= 1.05 * lo else 'NOT matched'} within 5%: {100 * (hi / lo - 1):.1f}% apart)")
+    return out
