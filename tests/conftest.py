@@ -70,3 +70,31 @@ def tiny_config(data_dir):
     def make(**extra):
         return load_config(None, tiny_overrides(data_dir, **extra))
     return make
+
+
+def train_killed_then_resumed(tmp_path, overrides, stage_dir: str, kill_at_step: int, timeout: float = 180.0):
+    """`mistral-vision train` in a subprocess, SIGKILLed once stage ``stage_dir`` has checkpointed
+    ``kill_at_step``, then run again with --resume; -> (the run folder, the resumed process)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cfg_yaml = tmp_path / "killed.yaml"
+    cfg_yaml.write_text("name: killed\n")
+    cmd = [sys.executable, "-m", "mistral_vision.cli", "train", str(cfg_yaml)] + sum((["--set", o] for o in overrides), [])
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckdir = tmp_path / "runs" / "killed" / "checkpoints" / stage_dir
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        done = [p for p in ckdir.glob("step-*") if (p / "state.json").exists()] if ckdir.exists() else []
+        if any(int(p.name.split("-")[1]) >= kill_at_step for p in done):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run = tmp_path / "runs" / "killed"
+    assert not (run / "model").exists(), "killed too late to test resume"
+    return run, subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True)

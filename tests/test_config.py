@@ -58,3 +58,27 @@ def test_bad_yaml_names_the_line(tmp_path):
     p.write_text("name: x\ntrain:\n  epochs: [1\n")
     with pytest.raises(UserError, match="c.yaml: line"):
         load_config(p)
+
+
+def test_stage_lists_take_index_overrides_and_refuse_bad_ones():
+    two = "stages=[{name: align, trainable: {projector: 0.001}}, {name: instruct, trainable: {llm: 0.0001}}]"
+    cfg = load_config(None, ["route=llava", two, "stages.1.epochs=3", "stages.1.trainable.projector=2e-5"])
+    assert cfg.stages[1].epochs == 3.0 and cfg.stages[1].trainable == {"llm": 0.0001, "projector": 2e-5}
+    assert cfg.stages[0].epochs == cfg.train.epochs                       # filled in from train.epochs
+    with pytest.raises(UserError, match="'5' is not an index of a list of 2"):
+        load_config(None, ["route=llava", two, "stages.5.epochs=3"])
+    with pytest.raises(UserError, match="stage names must be unique"):
+        load_config(None, ["route=llava", "stages=[{name: a}, {name: a}]"])
+    with pytest.raises(UserError, match="llm-lora needs model.lora.enabled"):
+        load_config(None, ["route=llava", "stages=[{name: a, trainable: {llm-lora: 0.001}}]"])
+
+
+def test_route_defaults_keep_every_ascii_config_and_give_llava_its_recipe():
+    from mistral_vision.config import resolve_stages
+
+    ascii_cfg = load_config(None, ["train.lr=0.003", "train.epochs=2"])
+    assert ascii_cfg.route == "ascii"
+    (only,) = resolve_stages(ascii_cfg)
+    assert only.trainable == {"llm": 0.003} and only.epochs == 2
+    align, instruct = resolve_stages(load_config(None, ["route=llava"]))
+    assert align.trainable == {"projector": 1e-3} and instruct.trainable == {"projector": 2e-5, "llm": 2e-5}

@@ -20,7 +20,7 @@ def test_a_literal_template_with_art_is_used_as_is():
 
 
 def test_a_literal_template_without_art_is_refused_listing_the_ids():
-    with pytest.raises(UserError, match="unknown prompt template 'no art here'; known: classify, plain"):
+    with pytest.raises(UserError, match="unknown prompt template 'no art here'; known: ask, classify, plain"):
         resolve_template("no art here")
 
 

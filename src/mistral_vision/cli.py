@@ -161,11 +161,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="valid", choices=("train", "valid", "test"), help="images to measure on")
     p.add_argument("--limit", type=int, default=2000, help="images measured")
 
-    p = sub.add_parser("compare", help="compare backbones side by side (--analytic: from their configs alone)")
-    p.add_argument("--analytic", nargs="+", required=True, metavar="ID",
+    p = sub.add_parser("compare", help="the same experiment per config x backbone x seed, one table with honest "
+                                       "statistics; or --analytic: 7B backbones costed from their configs alone")
+    p.add_argument("configs", nargs="*", metavar="CONFIG", help="configs to run (ASCII or LLaVA route)")
+    p.add_argument("--backbones", default="mistral-tiny,llama-tiny", help="comma-separated backbone ids")
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1 per config and backbone")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="applied to every cell")
+    p.add_argument("--plan", action="store_true", help="print one `mistral-vision run` command per cell and stop")
+    p.add_argument("--analytic", nargs="+", metavar="ID",
                    help="backbones to cost from their configs alone: mistral-7b, mistral-7b-instruct, llama-2-7b, "
                         "vicuna-7b, hf:<folder or hub id>")
-    p.add_argument("--out", metavar="DIR", help="also write DIR/analytic.md and DIR/analytic.json")
+    p.add_argument("--out", metavar="DIR", help="cells and compare/ go here (with --analytic: analytic.md/.json)")
 
     p = sub.add_parser("run", help="prepare -> train -> evaluate -> report")
     p.add_argument("config")
@@ -183,7 +189,7 @@ def _quiet_libraries() -> None:
 
 def _cmd(args) -> int:
     c = args.command
-    if c in ("train", "predict", "evaluate", "run", "export", "chat"):
+    if c in ("train", "predict", "evaluate", "run", "export", "chat") or (c == "compare" and not args.analytic):
         _quiet_libraries()
     if c == "prepare":
         from .pipeline import prepare
@@ -238,7 +244,7 @@ def _cmd(args) -> int:
                      backend=args.backend, model=args.model, server_url=args.server_url, tta=args.tta)
         print(f"accuracy {m['accuracy']:.4f} on {m['n']} images; see {m['eval_dir']}/")
     elif c == "export":
-        from .models.export import export_run
+        from .export import export_run
 
         info = export_run(args.run_dir, args.out)
         print(f"{args.out}: {info['class']} ({info['route']} route{', LoRA merged' if info['lora_merged'] else ''})")
@@ -256,6 +262,8 @@ def _cmd(args) -> int:
         from .api.commands import api_command
 
         return api_command(args)
+    elif c == "compare" and not args.analytic:
+        _compare_cmd(args)
     elif c == "compare":
         from .compare.analytic import analytic_table, format_markdown, to_json
 
@@ -275,6 +283,23 @@ def _cmd(args) -> int:
 
         print(f"report: {run(args.config, args.set)}")
     return 0
+
+
+def _compare_cmd(args) -> None:
+    from .compare import runner
+
+    if not args.configs:
+        raise UserError("compare needs CONFIG files (or --analytic IDS)")
+    out = args.out or f"runs/compare-{'-'.join(c.rsplit('/', 1)[-1].removesuffix('.yaml') for c in args.configs)}"
+    cells = runner.plan(args.configs, [b.strip() for b in args.backbones.split(",") if b.strip()], args.seeds,
+                        args.set, out)
+    if args.plan:
+        for cell in cells:
+            print(runner.command(cell))
+        return
+    runner.run_cells(cells, out)
+    res = runner.collect(cells, out)
+    print(f"{out}/compare/results.md ({len(res['rows'])} rows, {len(res['missing'])} cells missing)")
 
 
 def _tokenizer_cmd(args) -> None:

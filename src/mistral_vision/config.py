@@ -253,6 +253,11 @@ def _convert(tp, value, where: str):
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):             # YAML 1.1 reads 2e-5 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         raise UserError(f"config {where}: expected a number, got {value!r}")
     if tp is str:
         if isinstance(value, str):
@@ -318,6 +323,53 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
+PARTS = ("projector", "vision", "llm", "llm-lora")
+
+
+def default_stages(cfg) -> tuple[StageConfig, ...]:
+    """The ASCII route's single stage is plain training (``train.lr``, ``train.epochs``); the LLaVA
+    route defaults to LLaVA-1.5's recipe: "align" (projector only, lr 1e-3, 1 epoch), then
+    "instruct" (projector + the LLM at 2e-5, or LoRA at 2e-4 with the projector at 2e-5)."""
+    lora = cfg.model.lora.enabled
+    if cfg.route == "ascii":
+        return (StageConfig("train", {"llm-lora" if lora else "llm": cfg.train.lr}),)
+    instruct = {"projector": 2e-5, "llm-lora": 2e-4} if lora else {"projector": 2e-5, "llm": 2e-5}
+    return (StageConfig("align", {"projector": 1e-3}, epochs=1.0), StageConfig("instruct", instruct, epochs=1.0))
+
+
+def resolve_stages(cfg) -> tuple[StageConfig, ...]:
+    """The run's stages with every default filled in; unknown parts or bad values are one line."""
+    stages = cfg.stages or default_stages(cfg)
+    out, names = [], set()
+    for i, st in enumerate(stages):
+        where = f"stages[{i}] ({st.name})"
+        trainable = dict(st.trainable) or {("llm-lora" if cfg.model.lora.enabled else "llm"): cfg.train.lr}
+        bad = sorted(set(trainable) - set(PARTS))
+        if bad:
+            raise UserError(f"config {where}: unknown part {bad[0]!r}; known parts: {', '.join(PARTS)}")
+        if cfg.route == "ascii" and set(trainable) - {"llm", "llm-lora"}:
+            raise UserError(f"config {where}: the ascii route has no vision tower or projector; parts: llm, llm-lora")
+        if "llm" in trainable and "llm-lora" in trainable:
+            raise UserError(f"config {where}: train the LLM fully (llm) or through LoRA (llm-lora), not both")
+        if "llm-lora" in trainable and not cfg.model.lora.enabled:
+            raise UserError(f"config {where}: part llm-lora needs model.lora.enabled: true")
+        if "llm" in trainable and cfg.model.lora.enabled:
+            raise UserError(f"config {where}: with model.lora.enabled the LLM trains as llm-lora, not llm")
+        if any(lr <= 0 for lr in trainable.values()):
+            raise UserError(f"config {where}: learning rates must be > 0")
+        if st.name in names or not st.name or "/" in st.name:
+            raise UserError(f"config {where}: stage names must be unique plain names")
+        names.add(st.name)
+        epochs = st.epochs if st.epochs is not None else cfg.train.epochs
+        batch = st.batch_size or cfg.train.batch_size
+        if epochs <= 0 or batch < 1:
+            raise UserError(f"config {where}: epochs must be > 0 and batch_size >= 1")
+        out.append(StageConfig(st.name, trainable, epochs, batch,
+                               st.warmup_steps if st.warmup_steps is not None else cfg.train.warmup_steps,
+                               st.init_from))
+    return tuple(out)
+
+
 def _list_index(node: list, key: str, item: str) -> int:
     if not key.isdigit() or int(key) >= len(node):
         raise UserError(f"--set {item!r}: {key!r} is not an index of a list of {len(node)}")
@@ -334,23 +386,22 @@ def _list_item(node: list, key: str, item: str) -> dict:
 def validate(cfg: RunConfig) -> RunConfig:
     from .ascii.render import check_ramp
     from .data.datasets import get_dataset
-    from .infer.tta import tta_views
+    from .data.augment import tta_views
     from .models.ascii_tokenizer import MIN_VOCAB
     from .models.backbones import get_backbone
     from .prompts import resolve_template
 
     from .tasks import ROUTES
-    from .train.stages import resolve_stages
 
     if cfg.route not in ROUTES:
         raise UserError(f"unknown route {cfg.route!r}; known: {', '.join(ROUTES)}")
     get_dataset(cfg.data.dataset)
     get_backbone(cfg.model.backbone)
+    if cfg.route == "ascii" and cfg.vision is not None:
+        raise UserError("config: a `vision` section is for route: llava; this config's route is ascii")
+    cfg = complete(cfg)
     if cfg.route == "llava":
         _validate_llava(cfg)
-    elif cfg.vision is not None:
-        raise UserError("config: a `vision` section is for route: llava; this config's route is ascii")
-    resolve_stages(cfg)
     resolve_template(cfg.prompt.template)
     if cfg.prompt.chat_template is not None:
         from .models.chat_templates import chat_template
@@ -391,21 +442,26 @@ def validate(cfg: RunConfig) -> RunConfig:
     return cfg
 
 
+def complete(cfg: RunConfig) -> RunConfig:
+    """``cfg`` with its defaults written out: the LLaVA route's vision section and every stage resolved
+    (what a run's config.json records, so that a resume compares like with like)."""
+    vision = (cfg.vision or VisionConfig()) if cfg.route == "llava" else cfg.vision
+    cfg = dataclasses.replace(cfg, vision=vision)
+    return dataclasses.replace(cfg, stages=resolve_stages(cfg))
+
+
 def _validate_llava(cfg: RunConfig) -> None:
     from .models.vision import check_vision
 
-    check_vision(cfg.vision or VisionConfig())
+    check_vision(cfg.vision)
     checks = [(cfg.backend == "local", "route: llava trains locally; the mistral-api backend is for route: ascii"),
+              (cfg.prompt.template != "classify", "prompt.template classify describes ASCII art; use ask or plain "
+                                                  "on route: llava"),
               (cfg.tokenizer.kind == "default", "tokenizer.kind ascii-bpe is for route: ascii"),
               (cfg.train.train_file is None, "train.train_file (a chat JSONL) is for route: ascii")]
     for ok, msg in checks:
         if not ok:
             raise UserError(f"config: {msg}")
-
-
-def vision_of(cfg: RunConfig) -> VisionConfig:
-    """The run's vision section (route: llava), with its defaults when absent."""
-    return cfg.vision or VisionConfig()
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:

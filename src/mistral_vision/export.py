@@ -9,21 +9,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import UserError
+from .errors import UserError
 
 
 def export_run(run_dir: str | Path, out: str | Path) -> dict:
     """Write ``out``; -> what was exported."""
-    from ..io import atomic_dir, write_json
-    from .build import is_saved, load_run_model
+    from .config import load_run_config
+    from .io import atomic_dir, write_json
+    from .models.build import is_saved, load_run_model
 
     run_dir, out = Path(run_dir), Path(out)
+    cfg = load_run_config(run_dir)
     if not is_saved(run_dir / "model"):
         raise UserError(f"{run_dir}: no finished model to export (model/ is missing: the run is untrained or was "
                         f"interrupted); finish it with `mistral-vision train CONFIG --resume` first")
-    if out.resolve() == (run_dir / "model").resolve():
-        raise UserError(f"--out {out}: choose a folder other than the run's own model/")
-    model, processor, manifest = load_run_model(run_dir / "model")
+    here, there = run_dir.resolve(), out.resolve()
+    if there == here or here in there.parents or there in here.parents:
+        raise UserError(f"--out {out}: choose a folder outside the run (and not one that contains it)")
+    if out.exists() and not (out / "export.json").is_file():
+        raise UserError(f"--out {out}: exists and is not an earlier export (no export.json); choose a new folder")
+    model, processor, manifest = load_run_model(run_dir / "model", cfg.model.dtype, cfg)
     merged = hasattr(model, "peft_config")
     if merged:
         model = model.merge_and_unload()

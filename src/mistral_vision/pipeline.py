@@ -17,10 +17,11 @@ def prepare(dataset: str, out: str | Path, data_dir=None, offline: bool = False,
             system: str | None = None, valid_size: int = 5000, split_seed: int = 0,
             limits: dict | None = None, log=print) -> dict[str, int]:
     """Write ``train/valid/test.jsonl`` chat files; returns sample counts per written split."""
-    from .ascii.render import DEFAULT_RAMP, render_ascii
+    from .ascii.render import DEFAULT_RAMP
     from .data.datasets import load_split
     from .io import write_json, write_jsonl
     from .prompts import PromptFormat
+    from .tasks.ascii import AsciiTask
 
     fmt = PromptFormat(template, system)
     ramp = ramp or DEFAULT_RAMP
@@ -37,10 +38,8 @@ def prepare(dataset: str, out: str | Path, data_dir=None, offline: bool = False,
             log(f"note: test split not written: {e}")
             continue
         data = data.subset((limits or {}).get(split))
-        arts = render_ascii(data.images, width, height, ramp, invert, crop)
-        samples = ({"messages": fmt.messages(art, data.label_names, dataset, width, height, data.label_names[y])}
-                   for art, y in zip(arts, data.labels.tolist()))
-        counts[split] = write_jsonl(Path(out) / f"{split}.jsonl", samples)
+        task = AsciiTask(None, data.label_names, dataset, width, height, ramp, invert, crop, fmt)   # renders only
+        counts[split] = write_jsonl(Path(out) / f"{split}.jsonl", task.chat_samples(data.images, data.labels))
     # How the files were made, as config sections: an API run started from these files
     # (`api finetune`) predicts with exactly the same rendering and prompt.
     write_json(Path(out) / PREPARE_FILE, {

@@ -68,7 +68,7 @@ def predict(run_dir: str | Path, dataset: str | None = None, split: str | None =
     from .config import load_run_config
     from .errors import UserError
     from .infer.records import PredictResult, open_predictions, resolve_images
-    from .infer.tta import tta_views
+    from .data.augment import tta_views
     from .io import JsonlAppender
 
     run_dir = Path(run_dir)

@@ -18,6 +18,8 @@ TEMPLATES: dict[str, str] = {
     "classify": ("Below is an ASCII-art rendering of a {dataset} image ({width}x{height} characters; "
                  "darker pixels use denser characters).\n{art}\n"
                  "Which class is it? Answer with exactly one of: {labels}."),
+    # The LLaVA route's question: {art} is the <image> placeholder the tower's tokens replace.
+    "ask": "{art}\nWhich {dataset} class is this image? Answer with exactly one of: {labels}.",
 }
 
 FIELDS = ("art", "labels", "dataset", "width", "height")

@@ -8,7 +8,7 @@ import torch
 from mistral_vision.errors import UserError
 from mistral_vision.eval.evaluate import evaluate
 from mistral_vision.predict import predict
-from mistral_vision.infer.tta import TTA_VIEWS, tta_views
+from mistral_vision.data.augment import TTA_VIEWS, tta_views
 from mistral_vision.io import read_jsonl_tolerant
 from mistral_vision.data.augment import mirror_images, translate_images
 from mistral_vision.train.loop import train

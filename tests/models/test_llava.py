@@ -104,7 +104,9 @@ def test_lora_stays_out_of_the_tower_and_the_projector_is_saved_with_the_adapter
     saved = load_file(tmp_path / "m" / "adapter_model.safetensors")
     assert any("multi_modal_projector" in k for k in saved)
     assert any("vision_tower" in k for k in saved)        # random-init: nothing else could rebuild it
-    again, proc2, _ = load_run_model(tmp_path / "m")
+    with pytest.raises(UserError, match="a LoRA run's model loads with its run config"):
+        load_run_model(tmp_path / "m")
+    again, proc2, _ = load_run_model(tmp_path / "m", cfg=cfg)
     mine = {n: p for n, p in model.named_parameters() if "modules_to_save" in n}
     theirs = dict(again.named_parameters())
     assert mine and all(torch.equal(p, theirs[n]) for n, p in mine.items())
@@ -119,11 +121,11 @@ def test_lora_stays_out_of_the_tower_and_the_projector_is_saved_with_the_adapter
 def test_gradient_checkpointing_with_a_frozen_tower_still_trains_the_projector():
     cfg, model, proc, task = built()
     from mistral_vision.train.batches import answer_loss
-    from mistral_vision.train.stages import freeze_for_stage, resolve_stages
+    from mistral_vision.train.stages import freeze_for_stage
 
     model.train()
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    freeze_for_stage(model, resolve_stages(cfg)[0], 0.0, log=lambda *_: None)     # align: projector only
+    freeze_for_stage(model, cfg.stages[0], 0.0, log=lambda *_: None)     # align: projector only
     batch = task.examples(np.full((2, 28, 28), 200, np.uint8), [1, 2]).batch([0, 1], task.pad_id)
     loss, _ = answer_loss(model, batch)
     loss.backward()
@@ -152,24 +154,49 @@ def test_unknown_route_and_vision_on_ascii_are_refused():
         load_config(None, ["vision.patch_size=4"])
 
 
-def test_a_pretrained_rgb_tower_gets_grayscale_digits_converted_and_resized(tmp_path):
-    """A local CLIP checkpoint (3 channels, 32 px) stands in for clip-vit-l-14-336: same code path."""
-    from transformers import CLIPImageProcessorPil, CLIPVisionConfig, CLIPVisionModel
+def local_tower(tmp_path, kind="clip"):
+    """A 3-channel, 32-px CLIP or SigLIP vision checkpoint with its image processor, saved like a hub one."""
+    import transformers
 
-    tower = CLIPVisionModel(CLIPVisionConfig(image_size=32, patch_size=8, num_channels=3, hidden_size=32,
-                                             intermediate_size=64, num_hidden_layers=2, num_attention_heads=4))
-    tower.save_pretrained(tmp_path / "tower")
-    CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
-        tmp_path / "tower")
-    cfg, model, proc, task = built(f"vision.tower=hf:{tmp_path / 'tower'}")
+    shape = dict(image_size=32, patch_size=8, num_channels=3, hidden_size=32, intermediate_size=64,
+                 num_hidden_layers=2, num_attention_heads=4)
+    if kind == "clip":
+        tower = transformers.CLIPVisionModel(transformers.CLIPVisionConfig(**shape))
+        ip = transformers.CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    else:
+        tower = transformers.SiglipVisionModel(transformers.SiglipVisionConfig(vision_use_head=False, **shape))
+        ip = transformers.SiglipImageProcessorPil(size={"height": 32, "width": 32})
+    path = tmp_path / f"tower-{kind}"                      # the kind comes from its config.json, not its name
+    tower.save_pretrained(path)
+    ip.save_pretrained(path)
+    return path, tower
+
+
+@pytest.mark.parametrize("kind", ["clip", "siglip"])
+def test_a_pretrained_rgb_tower_gets_grayscale_digits_converted_and_resized(kind, tmp_path):
+    """A local 3-channel 32-px checkpoint stands in for clip-vit-l-14-336 / siglip-so400m: same code path."""
+    path, tower = local_tower(tmp_path, kind)
+    n = 16                                             # (32 / 8)^2: CLIP's CLS dropped, SigLIP has none
+    cfg, model, proc, task = built(f"vision.tower=hf:{path}")
+    assert model.config.vision_feature_select_strategy == ("default" if kind == "clip" else "full")
     imgs = np.zeros((2, 28, 28), np.uint8)
     imgs[:, 10:18, 12:16] = 255
     enc = task.encode(imgs)
     assert enc.extras["pixel_values"].shape == (2, 3, 32, 32)
-    assert task.prompt_ids.count(model.config.image_token_id) == 16        # (32 / 8)^2, CLS dropped
+    assert task.prompt_ids.count(model.config.image_token_id) == n
     seen = task.seen(imgs)[0].image
     assert seen.shape == (32, 32, 3) and seen.max() > 200 and seen.min() < 30   # the digit, resized, in RGB
     assert torch.equal(model.model.vision_tower.embeddings.patch_embedding.weight,
                        tower.embeddings.patch_embedding.weight)               # the checkpoint's weights, not random
     with torch.no_grad():
         model(input_ids=torch.tensor(enc.ids), pixel_values=enc.extras["pixel_values"])
+
+
+def test_a_processor_the_tower_cannot_take_is_one_line(tmp_path):
+    import transformers
+
+    path, _ = local_tower(tmp_path)                                    # a 32-px tower ...
+    transformers.CLIPImageProcessorPil(size={"shortest_edge": 48}, crop_size={"height": 48, "width": 48}).save_pretrained(
+        path)                                                          # ... with a 48-px processor
+    with pytest.raises(UserError, match="give 36 image tokens, but the tower takes 32x32 px"):
+        built(f"vision.tower=hf:{path}")

@@ -1,9 +1,4 @@
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
@@ -15,7 +10,7 @@ from mistral_vision.predict import predict
 from mistral_vision.io import read_jsonl_tolerant
 from mistral_vision.pipeline import train_run
 from mistral_vision.train.loop import train
-from tests.conftest import tiny_overrides
+from tests.conftest import tiny_overrides, train_killed_then_resumed
 
 
 def test_training_learns_and_writes_the_run(tiny_config, data_dir):
@@ -59,23 +54,7 @@ def test_kill_9_then_resume_matches_uninterrupted(data_dir, tmp_path):
     extra = {"train.epochs": 3, "train.save_every": 10, "train.log_every": 1}
     train(load_config(None, tiny_overrides(data_dir, name="ref", **extra)), progress=False)
     over = tiny_overrides(data_dir, name="killed", **extra)
-
-    cfg_yaml = tmp_path / "killed.yaml"
-    cfg_yaml.write_text("name: killed\n")
-    cmd = [sys.executable, "-m", "mistral_vision.cli", "train", str(cfg_yaml)] + sum((["--set", o] for o in over), [])
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ckdir = tmp_path / "runs" / "killed" / "checkpoints" / "0-train"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        done = [p for p in ckdir.glob("step-*") if (p / "state.json").exists()] if ckdir.exists() else []
-        if any(int(p.name.split("-")[1]) >= 40 for p in done):
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (tmp_path / "runs" / "killed" / "model").exists(), "killed too late to test resume"
-    resumed = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True)
+    run, resumed = train_killed_then_resumed(tmp_path, over, "0-train", 40, timeout=120)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     a = load_file(tmp_path / "runs" / "ref" / "model" / "model.safetensors")
     b = load_file(tmp_path / "runs" / "killed" / "model" / "model.safetensors")

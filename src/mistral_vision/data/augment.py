@@ -9,7 +9,11 @@ Not for: turning images into model inputs (``tasks/``).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
+
+from ..errors import UserError
 
 
 def translate_images(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
@@ -70,3 +74,35 @@ def augment_images(images: np.ndarray, rng: np.random.Generator, shift: int = 0,
         y = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         out.append(y[:, 0].round().clamp(0, 255).to(torch.uint8).numpy())
     return np.concatenate(out)
+
+
+# -- fixed views for test-time augmentation (infer/tta.py scores them) ---------------------
+View = Callable[[np.ndarray], np.ndarray]
+
+
+def _identity(images: np.ndarray) -> np.ndarray:
+    return images
+
+
+def _shift(dy: int, dx: int) -> View:
+    return lambda images: translate_images(images, dy, dx)
+
+
+_AXES = [(0, 1), (0, -1), (1, 0), (-1, 0)]
+_DIAGONALS = [(1, 1), (1, -1), (-1, 1), (-1, -1)]
+
+# name -> (views, what it is); the first view is always the image itself.
+TTA_VIEWS: dict[str, tuple[list[View], str]] = {
+    "none": ([_identity], "the image only"),
+    "shift4": ([_identity] + [_shift(*d) for d in _AXES], "the image and its 4 one-pixel shifts (up/down/left/right)"),
+    "shift8": ([_identity] + [_shift(*d) for d in _AXES + _DIAGONALS], "the image and its 8 one-pixel shifts"),
+    "flip": ([_identity, mirror_images], "the image and its left-right mirror (garments, not digits)"),
+    "shift4-flip": ([_identity] + [_shift(*d) for d in _AXES] + [mirror_images], "shift4 plus the mirror"),
+}
+
+
+def tta_views(name: str) -> list[View]:
+    """The views of view set ``name``; unknown names list the known ones."""
+    if name not in TTA_VIEWS:
+        raise UserError(f"unknown test-time augmentation {name!r}; known: {', '.join(TTA_VIEWS)}")
+    return TTA_VIEWS[name][0]

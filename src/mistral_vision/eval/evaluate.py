@@ -23,6 +23,7 @@ def evaluate(run_dir: str | Path, dataset: str, split: str, data_dir: str | None
     from ..config import load_run_config
     from ..infer.records import meta_path_of
     from ..predict import predict
+    from ..models.build import load_run_processor
     from ..tasks import make_task
     from .metrics import compute_metrics
     from .plots import plot_confusion, plot_gallery
@@ -49,13 +50,15 @@ def evaluate(run_dir: str | Path, dataset: str, split: str, data_dir: str | None
                     "requests": len(records), "retries": sum(r.get("retries", 0) for r in records),
                     "unparseable_answers": m["unknown"]}
     out_dir = run_dir / "eval" / stem
+    write_json(out_dir / "metrics.json", m)          # the numbers first: the figures below only illustrate them
     plot_confusion(m["confusion"], data.label_names, out_dir / "confusion.png",
                    f"{cfg.name}: {stem}  accuracy {m['accuracy']:.2%} (n={m['n']})")
     wrong = [r for r in records if r["label"] is not None and r["pred"] != r["label"]]
     wrong.sort(key=lambda r: -r["prob"] if r.get("prob") is not None else 0)   # most confident errors first
     wrong = wrong[:cfg.eval.misclassified]
     images = data.images[[int(np.flatnonzero(data.indices == r["index"])[0]) for r in wrong]] if wrong else data.images[:0]
-    task = make_task(cfg, None, data.label_names)           # renders only: what each image became for the model
+    # What each image became for the model, with the run's own saved processor (none for API runs: render only).
+    task = make_task(cfg, load_run_processor(run_dir / "model"), data.label_names)
     items = []
     for r, img, seen in zip(wrong, images, task.seen(images)):
         items.append({"image": img, "seen": seen.image, "art": seen.text, "seen_title": task.seen_title,

@@ -18,7 +18,7 @@ def _pct(x) -> str:
 def write_report(run_dir: str | Path, notes: list[str] | None = None) -> Path:
     from ..config import to_dict
     from ..config import load_run_config
-    from ..infer.tta import TTA_VIEWS
+    from ..data.augment import TTA_VIEWS
     from .evaluate import load_metrics
     from .plots import plot_curves
 
@@ -89,7 +89,8 @@ def _local_training(cfg, run_dir: Path, plot_curves) -> list[str]:
          "## Training", "",
          f"{summary['steps']} steps = {summary['epochs']} epochs over {summary['train_samples']:,} images "
          f"in {summary['wall_s'] / 60:.1f} min on {summary['processes']} process(es)"
-         + (f"; median {rates[len(rates) // 2]:.0f} images/s, {toks[len(toks) // 2]:.0f} tokens/s." if rates else "."),
+         + (f"; median {rates[len(rates) // 2]:.0f} images/s, {toks[len(toks) // 2]:.0f} tokens/s" if rates else "")
+         + (f"; peak memory {summary['peak_rss_mb']:,.0f} MB." if summary.get("peak_rss_mb") else "."),
          ""]
     stages = summary.get("stages", [])
     if len(stages) > 1 or (stages and cfg.route != "ascii"):
@@ -127,10 +128,9 @@ def _tokenizer_words(cfg) -> str:
 
 def _headline(cfg) -> str:
     if cfg.route == "llava":
-        from ..config import vision_of
         from ..models.vision import get_tower, strategy_of
 
-        v = vision_of(cfg)
+        v = cfg.vision
         tower = get_tower(v.tower)
         shape = (f", patch {v.patch_size}, {v.num_layers} layers x {v.hidden_size}, random init" if tower.is_tiny
                  else f", {tower.checkpoint}")

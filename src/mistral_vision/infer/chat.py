@@ -26,13 +26,19 @@ def chat(run_dir: str | Path, image: str | Path, question: str = "", max_new_tok
     if not Path(image).is_file():
         raise UserError(f"{image}: no such image file")
     pixels = load_image(image, invert="auto")
-    model, processor, _ = load_run_model(run_dir / "model")
+    from transformers import GenerationConfig
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, processor, _ = load_run_model(run_dir / "model", cfg.model.dtype if device == "cuda" else "float32", cfg)
+    model.to(device)
     task = make_task(cfg, processor, get_dataset(cfg.data.dataset).label_names)
     enc = task.chat_inputs(pixels, question)
-    ids = torch.tensor(enc.ids)
+    ids = torch.tensor(enc.ids, device=device)
     tok = text_tokenizer(processor)
+    greedy = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id,
+                              eos_token_id=tok.eos_token_id)          # not a checkpoint's own sampling settings
+    extras = {k: v.to(device=device, dtype=model.dtype if v.is_floating_point() else v.dtype)
+              for k, v in enc.extras.items()}
     with torch.inference_mode():
-        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                             do_sample=False, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                             **enc.extras)
+        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=greedy, **extras)
     return tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()

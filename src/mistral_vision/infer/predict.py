@@ -23,12 +23,13 @@ def predict_local(cfg, run_dir, data, todo: list[int], write, batch_size: int | 
     from ..tasks import make_task
     from .records import prediction_record
     from .scorer import LabelScorer
-    from .tta import score_views, tta_views
+    from ..data.augment import tta_views
+    from .tta import score_views
 
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, processor, _ = load_run_model(run_dir / "model", cfg.model.dtype if device == "cuda" else "float32")
+    model, processor, _ = load_run_model(run_dir / "model", cfg.model.dtype if device == "cuda" else "float32", cfg)
     model.to(device)
     task = make_task(cfg, processor, data.label_names)
     scorer = LabelScorer(model, task.label_ids, task.pad_id, task.eos_id, cfg.eval.score_eos)

@@ -248,10 +248,9 @@ def run_tokenizer(cfg, spec, run_dir: Path, log=print):
     from ..data.datasets import get_dataset
 
     tok = _run_tokenizer(cfg, spec, run_dir, log)
-    if cfg.prompt.chat_template:
-        from .chat_templates import chat_template
+    from .chat_templates import set_chat_template
 
-        tok.chat_template = chat_template(cfg.prompt.chat_template)
+    set_chat_template(tok, cfg.prompt.chat_template)
     if cfg.tokenizer.label_tokens:
         added = add_label_tokens(tok, get_dataset(cfg.data.dataset).label_names)
         if added:

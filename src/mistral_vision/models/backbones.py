@@ -103,7 +103,8 @@ def tiny_config(spec: BackboneSpec, mcfg, tokenizer):
     return config_cls(**kw)
 
 
-def _dtype(name: str):
+def torch_dtype(name: str):
+    """float32 | bfloat16 | float16 -> the torch dtype."""
     import torch
 
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
@@ -131,12 +132,12 @@ def build_model(spec: BackboneSpec, mcfg, tokenizer):
         _, model_cls = FAMILIES[spec.family].model_classes()
         config = tiny_config(spec, mcfg, tokenizer)
         config._attn_implementation = mcfg.attn_implementation
-        model = model_cls(config).to(_dtype(mcfg.dtype))
+        model = model_cls(config).to(torch_dtype(mcfg.dtype))
     else:
         from transformers import AutoModelForCausalLM
 
         try:
-            model = AutoModelForCausalLM.from_pretrained(spec.checkpoint, dtype=_dtype(mcfg.dtype),
+            model = AutoModelForCausalLM.from_pretrained(spec.checkpoint, dtype=torch_dtype(mcfg.dtype),
                                                          attn_implementation=mcfg.attn_implementation)
         except OSError as e:
             raise UserError(f"cannot load checkpoint {spec.checkpoint!r}: {str(e).splitlines()[0]}") from None
@@ -178,6 +179,11 @@ def fit_embeddings(model, spec: BackboneSpec, tokenizer) -> list[int]:
     return new_ids
 
 
+def llm_part(spec: BackboneSpec, lora: bool) -> dict:
+    """How a saved run's LLM is rebuilt: the manifest's (and backbone.json's) ``llm`` entry."""
+    return {"backbone": spec.id, "family": spec.family, "checkpoint": spec.checkpoint, "lora": lora}
+
+
 def save_model(model, tokenizer, out_dir: str | Path, spec: BackboneSpec) -> None:
     """Save weights (full model, or the LoRA adapter only) + tokenizer + how to rebuild."""
     from ..io import atomic_dir, write_json
@@ -191,9 +197,7 @@ def save_model(model, tokenizer, out_dir: str | Path, spec: BackboneSpec) -> Non
         else:
             model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        write_json(tmp / "backbone.json", {"backbone": spec.id, "family": spec.family,
-                                           "checkpoint": spec.checkpoint,
-                                           "lora": hasattr(model, "peft_config")})
+        write_json(tmp / "backbone.json", llm_part(spec, hasattr(model, "peft_config")))
 
 
 def load_trained(model_dir: str | Path, dtype: str = "float32"):
@@ -212,10 +216,10 @@ def load_trained(model_dir: str | Path, dtype: str = "float32"):
         from peft import PeftModel
 
         # Config validation refuses LoRA on tiny presets, so a LoRA run always has a checkpoint.
-        base = AutoModelForCausalLM.from_pretrained(spec.checkpoint, dtype=_dtype(dtype))
+        base = AutoModelForCausalLM.from_pretrained(spec.checkpoint, dtype=torch_dtype(dtype))
         fit_embeddings(base, spec, tok)
         model = PeftModel.from_pretrained(base, model_dir)
     else:
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=_dtype(dtype))
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype(dtype))
     model.eval()
     return model, tok, spec

@@ -23,7 +23,7 @@ MANIFEST = "manifest.json"
 class RouteModels:
     build: Callable    # (cfg, run_dir, log) -> (model, tokenizer or processor)
     save: Callable     # (model, tokenizer or processor, out_dir, cfg) -> parts dict for the manifest
-    load: Callable     # (model_dir, manifest, dtype) -> (model, tokenizer or processor)
+    load: Callable     # (model_dir, manifest, dtype, run config or None) -> (model, tokenizer or processor)
 
 
 def _ascii_build(cfg, run_dir, log):
@@ -36,16 +36,15 @@ def _ascii_build(cfg, run_dir, log):
 
 
 def _ascii_save(model, tok, out_dir, cfg):
-    from .backbones import get_backbone, save_model
+    from .backbones import get_backbone, llm_part, save_model
 
     spec = get_backbone(cfg.model.backbone)
     save_model(model, tok, out_dir, spec)
-    return {"llm": {"backbone": spec.id, "family": spec.family, "checkpoint": spec.checkpoint,
-                    "lora": hasattr(model, "peft_config")},
+    return {"llm": llm_part(spec, hasattr(model, "peft_config")),
             "tokenizer": {"kind": cfg.tokenizer.kind, "vocab": len(tok)}}
 
 
-def _ascii_load(model_dir, manifest, dtype):
+def _ascii_load(model_dir, manifest, dtype, cfg):
     from .backbones import load_trained
 
     model, tok, _ = load_trained(model_dir, dtype)
@@ -64,10 +63,10 @@ def _llava_save(model, processor, out_dir, cfg):
     return save_llava(model, processor, out_dir, cfg)
 
 
-def _llava_load(model_dir, manifest, dtype):
+def _llava_load(model_dir, manifest, dtype, cfg):
     from .llava import load_llava
 
-    return load_llava(model_dir, manifest, dtype)
+    return load_llava(model_dir, manifest, dtype, cfg)
 
 
 ROUTE_MODELS = {"ascii": RouteModels(_ascii_build, _ascii_save, _ascii_load),
@@ -107,12 +106,27 @@ def is_saved(model_dir: str | Path) -> bool:
     return (Path(model_dir) / MANIFEST).is_file() or (Path(model_dir) / "backbone.json").is_file()
 
 
-def load_run_model(model_dir: str | Path, dtype: str = "float32"):
-    """Reload a model saved by :func:`save_run_model` -> (model in eval mode, tokenizer or processor, manifest)."""
+def load_run_model(model_dir: str | Path, dtype: str = "float32", cfg=None):
+    """Reload a model saved by :func:`save_run_model` -> (model in eval mode, tokenizer or processor, manifest).
+
+    ``cfg`` (the run's config) is needed where the save holds an adapter only (a LoRA LLaVA run)."""
     manifest = read_manifest(model_dir)
-    model, processor = _route(manifest["route"]).load(Path(model_dir), manifest, dtype)
+    model, processor = _route(manifest["route"]).load(Path(model_dir), manifest, dtype, cfg)
     model.eval()
     return model, processor, manifest
+
+
+def load_run_processor(model_dir: str | Path):
+    """The saved tokenizer (ASCII) or processor (LLaVA) without the model; None if nothing is saved (API runs)."""
+    if not is_saved(model_dir):
+        return None
+    if read_manifest(model_dir)["route"] == "llava":
+        from transformers import AutoProcessor
+
+        return AutoProcessor.from_pretrained(model_dir)
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_dir)
 
 
 def text_tokenizer(processor):

@@ -67,3 +67,9 @@ def chat_template(template_id: str) -> str:
     if template_id not in CHAT_TEMPLATES:
         raise one_of("chat template", template_id, CHAT_TEMPLATES)
     return CHAT_TEMPLATES[template_id]
+
+
+def set_chat_template(tok, template_id: str | None) -> None:
+    """Use template ``template_id`` (``prompt.chat_template``) instead of the tokenizer's own; None keeps it."""
+    if template_id is not None:
+        tok.chat_template = chat_template(template_id)

@@ -13,21 +13,14 @@ Not for: training stages or scoring.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
-from ..config import vision_of
 from ..errors import UserError
+from .backbones import torch_dtype
 
 IMAGE_TOKEN = "<image>"
 LLM_LORA_TARGET = r".*language_model.*\.({})"
-
-
-def _dtype(name: str):
-    import torch
-
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
 def llava_tokenizer(spec, label_names=()):
@@ -62,7 +55,7 @@ def llava_config(cfg, vision_config, text_config, tok):
 
     from .vision import strategy_of
 
-    vc = vision_of(cfg)
+    vc = cfg.vision
     return LlavaConfig(vision_config=vision_config, text_config=text_config,
                        image_token_id=tok.convert_tokens_to_ids(IMAGE_TOKEN), vision_feature_layer=vc.feature_layer,
                        vision_feature_select_strategy=strategy_of(vc), projector_hidden_act="gelu")
@@ -77,17 +70,17 @@ def assemble(cfg, tok):
     from .backbones import build_model, get_backbone, tiny_config
     from .vision import get_tower, load_tower, tower_config
 
-    vc, mc = vision_of(cfg), cfg.model
+    vc, mc = cfg.vision, cfg.model
     spec = get_backbone(mc.backbone)
     vision_config = tower_config(vc)
     if spec.is_tiny and get_tower(vc.tower).is_tiny:
         config = llava_config(cfg, vision_config, tiny_config(spec, mc, tok), tok)
         config._attn_implementation = mc.attn_implementation
-        return LlavaForConditionalGeneration(config).to(_dtype(mc.dtype)), vision_config
+        return LlavaForConditionalGeneration(config).to(torch_dtype(mc.dtype)), vision_config
     # Checkpoints: load each part, then place them in a model skeleton built on the meta device
     # (no memory or time spent initialising 7B weights that are replaced at once).
     llm = build_model(spec, replace(mc, lora=replace(mc.lora, enabled=False)), tok)   # LoRA comes after assembly
-    tower = (load_tower(vc, _dtype(mc.dtype)) if not get_tower(vc.tower).is_tiny
+    tower = (load_tower(vc, torch_dtype(mc.dtype)) if not get_tower(vc.tower).is_tiny
              else _tiny_tower(vision_config, mc))
     config = llava_config(cfg, vision_config, llm.config, tok)
     with torch.device("meta"):
@@ -95,56 +88,69 @@ def assemble(cfg, tok):
     model.model.vision_tower = tower
     model.model.language_model = llm.model
     model.lm_head = llm.lm_head
-    model.model.multi_modal_projector = LlavaMultiModalProjector(config).to(_dtype(mc.dtype))
+    model.model.multi_modal_projector = LlavaMultiModalProjector(config).to(torch_dtype(mc.dtype))
     return model, vision_config
 
 
 def _tiny_tower(vision_config, mc):
     from transformers import AutoModel
 
-    return AutoModel.from_config(vision_config).to(_dtype(mc.dtype))
+    return AutoModel.from_config(vision_config).to(torch_dtype(mc.dtype))
 
 
 def build_llava(cfg, log=print):
     """A fresh trainable LLaVA model of ``cfg`` -> (model, LlavaProcessor)."""
     from ..data.datasets import get_dataset
     from .backbones import get_backbone
+    from .chat_templates import set_chat_template
     from .vision import get_tower
 
-    vc, mc = vision_of(cfg), cfg.model
+    vc, mc = cfg.vision, cfg.model
     spec = get_backbone(mc.backbone)
     names = get_dataset(cfg.data.dataset).label_names if cfg.tokenizer.label_tokens else ()
     tok = llava_tokenizer(spec, names)
-    if cfg.prompt.chat_template:
-        from .chat_templates import chat_template
-
-        tok.chat_template = chat_template(cfg.prompt.chat_template)
+    set_chat_template(tok, cfg.prompt.chat_template)
     model, vision_config = assemble(cfg, tok)
     processor = make_processor(vc, tok, vision_config)
     n_img = image_token_count(processor)
+    check_image_size(vc, vision_config, n_img)
     log(f"      LLaVA: {vc.tower} ({'random init' if get_tower(vc.tower).is_tiny else 'pretrained'}) -> "
         f"{vc.projector} -> {mc.backbone}; {n_img} image tokens per image")
     if mc.lora.enabled:
-        model = _with_lora(model, cfg)
+        model = _with_lora(model, cfg, tok.convert_tokens_to_ids(list(names)))
     return model, processor
 
 
 def _saves_tower(cfg) -> bool:
     """The adapter must carry the tower when it is trained, or random-init (no checkpoint rebuilds it)."""
-    from ..train.stages import resolve_stages
     from .vision import get_tower
 
-    return get_tower(vision_of(cfg).tower).is_tiny or any("vision" in st.trainable for st in resolve_stages(cfg))
+    return get_tower(cfg.vision.tower).is_tiny or any("vision" in st.trainable for st in cfg.stages)
 
 
-def _with_lora(model, cfg):
+def _with_lora(model, cfg, label_token_ids=()):
+    """LoRA on the language model; the projector (and tower) as saved modules; class-name tokens'
+    embedding rows trained as PEFT trainable tokens, as on the ASCII route."""
     from peft import LoraConfig, get_peft_model
 
     lc = cfg.model.lora
     save = ["multi_modal_projector"] + (["vision_tower"] if _saves_tower(cfg) else [])
     return get_peft_model(model, LoraConfig(
         r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout,
-        target_modules=LLM_LORA_TARGET.format("|".join(lc.target_modules)), modules_to_save=save))
+        target_modules=LLM_LORA_TARGET.format("|".join(lc.target_modules)), modules_to_save=save,
+        trainable_token_indices=list(label_token_ids) or None))
+
+
+def check_image_size(vc, vision_config, n_img: int) -> None:
+    """Refuse, in one line, an image processor whose output the tower cannot take."""
+    from .vision import get_tower, strategy_of
+
+    side, patch = vision_config.image_size, vision_config.patch_size
+    cls = 1 if get_tower(vc.tower).kind == "clip" and strategy_of(vc) == "full" else 0
+    if n_img != (side // patch) ** 2 + cls:
+        raise UserError(f"vision tower {vc.tower}: its image processor makes images that give {n_img} image tokens, "
+                        f"but the tower takes {side}x{side} px ({(side // patch) ** 2 + cls} features); give the "
+                        "processor the tower's image size")
 
 
 def image_token_count(processor) -> int:
@@ -153,41 +159,40 @@ def image_token_count(processor) -> int:
 
 
 def expand_prompt(processor, text: str) -> list[int]:
-    """Token ids of ``text`` with its ``<image>`` expanded for one image, as the processor does it."""
+    """Token ids of ``text`` with its ``<image>`` expanded for one image, as the processor does it for the
+    28x28 images it is given (it resizes them as it would any input)."""
     import numpy as np
 
-    ip = processor.image_processor
-    side = ip.crop_size if getattr(ip, "do_center_crop", False) else ip.size
-    h = side.get("height") or side.get("shortest_edge")
-    w = side.get("width") or side.get("shortest_edge")
-    blank = np.zeros((1, h, w) if not getattr(ip, "do_convert_rgb", False) else (h, w, 3), np.uint8)
-    return list(processor(text=[text], images=[blank], add_special_tokens=False)["input_ids"][0])
+    from .vision import TINY_IMAGE_SIZE, processor_inputs
+
+    blank = processor_inputs(np.zeros((1, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE), np.uint8), processor.image_processor)
+    return list(processor(text=[text], images=blank, add_special_tokens=False)["input_ids"][0])
 
 
 def save_llava(model, processor, out_dir, cfg) -> dict:
     """Weights (full model, or the adapter + projector) + processor; -> the manifest's parts."""
     from ..io import atomic_dir
-    from .backbones import get_backbone
+    from .backbones import get_backbone, llm_part
     from .vision import get_tower, strategy_of
 
-    vc, spec = vision_of(cfg), get_backbone(cfg.model.backbone)
+    vc, spec = cfg.vision, get_backbone(cfg.model.backbone)
     lora = hasattr(model, "peft_config")
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
     tower = get_tower(vc.tower)
-    return {"llm": {"backbone": spec.id, "family": spec.family, "checkpoint": spec.checkpoint, "lora": lora},
+    return {"llm": llm_part(spec, lora),
             "vision_tower": {"tower": tower.id, "kind": tower.kind, "checkpoint": tower.checkpoint,
                              "feature_layer": vc.feature_layer, "select_strategy": strategy_of(vc),
                              "in_adapter" if lora else "in_model": True},
             "projector": {"kind": vc.projector, "in_adapter" if lora else "in_model": True},
             "processor": {"image_token": IMAGE_TOKEN, "image_tokens": image_token_count(processor),
-                          "vocab": len(processor.tokenizer)},
-            "config": {"model": json.loads(json.dumps(asdict(cfg.model))), "vision": asdict(vc)}}
+                          "vocab": len(processor.tokenizer)}}
 
 
-def load_llava(model_dir: Path, manifest: dict, dtype: str = "float32"):
-    """Reload a saved LLaVA run model -> (model, processor)."""
+def load_llava(model_dir: Path, manifest: dict, dtype: str = "float32", cfg=None):
+    """Reload a saved LLaVA run model -> (model, processor). A LoRA run rebuilds its base from the
+    checkpoints named in ``cfg`` (the run's config) and puts the adapter, projector and tower on it."""
     from transformers import AutoProcessor, LlavaForConditionalGeneration
 
     try:
@@ -196,20 +201,11 @@ def load_llava(model_dir: Path, manifest: dict, dtype: str = "float32"):
         raise UserError(f"{model_dir}: cannot load the processor ({str(e).splitlines()[0]})") from None
     processor.tokenizer.padding_side = "left"
     if not manifest["parts"]["llm"]["lora"]:
-        return LlavaForConditionalGeneration.from_pretrained(model_dir, dtype=_dtype(dtype)), processor
+        return LlavaForConditionalGeneration.from_pretrained(model_dir, dtype=torch_dtype(dtype)), processor
     from peft import PeftModel
 
-    from ..config import ModelConfig, VisionConfig, from_dict
-
-    saved = manifest["parts"]["config"]
-    mc = from_dict(ModelConfig, saved["model"])
-    mc = replace(mc, dtype=dtype, lora=replace(mc.lora, enabled=False))
-    base, _ = assemble(_Shim(mc, from_dict(VisionConfig, saved["vision"])), processor.tokenizer)
+    if cfg is None:
+        raise UserError(f"{model_dir}: a LoRA run's model loads with its run config (load it through the run folder)")
+    mc = replace(cfg.model, dtype=dtype, lora=replace(cfg.model.lora, enabled=False))
+    base, _ = assemble(replace(cfg, model=mc), processor.tokenizer)
     return PeftModel.from_pretrained(base, model_dir), processor
-
-
-class _Shim:
-    """The two config sections ``assemble`` reads, rebuilt from a manifest."""
-
-    def __init__(self, model, vision):
-        self.model, self.vision = model, vision

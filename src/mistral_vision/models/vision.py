@@ -51,10 +51,20 @@ def get_tower(tower: str) -> TowerSpec:
         ckpt = tower[3:]
         if not ckpt:
             raise UserError("vision tower 'hf:' needs a checkpoint, e.g. hf:openai/clip-vit-base-patch16")
-        return TowerSpec(tower, "siglip" if "siglip" in ckpt.lower() else "clip", ckpt, "Hugging Face vision checkpoint")
+        return TowerSpec(tower, _detect_kind(ckpt), ckpt, "Hugging Face vision checkpoint")
     if tower not in TOWERS:
         raise one_of("vision tower", tower, list(TOWERS) + ["hf:<path or hub id>"])
     return TOWERS[tower]
+
+
+def _detect_kind(ckpt: str) -> str:
+    """clip or siglip, from a local checkpoint's config.json; hub ids by their name."""
+    import json
+    from pathlib import Path
+
+    cfg = Path(ckpt) / "config.json"
+    name = json.loads(cfg.read_text()).get("model_type", "") if cfg.is_file() else ckpt
+    return "siglip" if "siglip" in name.lower() else "clip"
 
 
 def strategy_of(vc) -> str:
@@ -132,6 +142,18 @@ def image_processor(vc):
         return AutoImageProcessor.from_pretrained(spec.checkpoint)
     except OSError as e:
         raise UserError(f"cannot load the image processor of {spec.checkpoint!r}: {str(e).splitlines()[0]}") from None
+
+
+def processor_inputs(images, image_processor) -> list:
+    """(N, H, W) uint8 grayscale -> what ``image_processor`` takes: one channel as it is for a one-channel
+    tower, the gray repeated into R, G and B for an RGB tower (a processor's own ``do_convert_rgb`` does the
+    same for PIL images; some processors, e.g. SigLIP's, do not convert arrays, so it is done here)."""
+    import numpy as np
+
+    mean = getattr(image_processor, "image_mean", None)
+    rgb = isinstance(mean, (list, tuple)) and len(mean) == 3
+    images = np.asarray(images)
+    return list(np.repeat(images[..., None], 3, -1) if rgb else images[:, None])
 
 
 def image_tokens(vc, vision_config) -> tuple[int, int]:

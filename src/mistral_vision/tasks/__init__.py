@@ -5,21 +5,19 @@ the route is decided in one place. Not for: the protocol itself (``base.py``).
 """
 from __future__ import annotations
 
+from importlib import import_module
+
 from ..errors import one_of
 
-ROUTES = ("ascii", "llava")
+TASKS = {"ascii": ("ascii", "AsciiTask"), "llava": ("llava", "LlavaTask")}   # route -> (module, class), imported on use
+ROUTES = tuple(TASKS)
 
 
 def task_class(route: str):
-    if route == "ascii":
-        from .ascii import AsciiTask
-
-        return AsciiTask
-    if route == "llava":
-        from .llava import LlavaTask
-
-        return LlavaTask
-    raise one_of("route", route, ROUTES)
+    if route not in TASKS:
+        raise one_of("route", route, ROUTES)
+    module, name = TASKS[route]
+    return getattr(import_module(f".{module}", __name__), name)
 
 
 def make_task(cfg, tokenizer_or_processor, label_names):

@@ -32,10 +32,15 @@ class Encoded:
 
 @dataclass
 class Examples:
-    """Training examples: (input ids, labels masked to the answer) per sample, plus batch-first extras."""
+    """Training examples: (input ids, labels masked to the answer) per sample, plus batch-first extras.
+
+    ``lazy`` extras are made per batch from their source rows (``name -> (rows, make)``): a
+    7B recipe's 336-px pixel values for a whole split would not fit in memory.
+    """
 
     pairs: list[tuple[list[int], list[int]]]
     extras: dict = field(default_factory=dict)
+    lazy: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -44,7 +49,9 @@ class Examples:
         from .batch import collate
 
         idx = np.asarray(idx)
-        return collate([self.pairs[i] for i in idx.tolist()], pad_id, {k: v[idx] for k, v in self.extras.items()})
+        extras = {k: v[idx] for k, v in self.extras.items()}
+        extras.update({k: make(rows[idx]) for k, (rows, make) in self.lazy.items()})
+        return collate([self.pairs[i] for i in idx.tolist()], pad_id, extras)
 
 
 @dataclass

@@ -18,6 +18,8 @@ from ..prompts import PromptFormat
 from .base import Encoded, Examples, Seen
 from .chat import ChatTask
 
+PRECOMPUTE_BYTES = 1 << 30
+
 
 @dataclass
 class LlavaTask(ChatTask):
@@ -37,10 +39,9 @@ class LlavaTask(ChatTask):
 
     @classmethod
     def from_config(cls, cfg, processor, label_names):
-        from ..config import vision_of
         from ..models.vision import image_processor
 
-        ip = processor.image_processor if processor is not None else image_processor(vision_of(cfg))
+        ip = processor.image_processor if processor is not None else image_processor(cfg.vision)
         return cls(processor, tuple(label_names), cfg.data.dataset, ip,
                    PromptFormat(cfg.prompt.template, cfg.prompt.system))
 
@@ -68,7 +69,9 @@ class LlavaTask(ChatTask):
 
         if len(images) == 0:
             return torch.zeros((0, 1, 1, 1))
-        out = self.image_processor(images=list(np.asarray(images)[:, None]), return_tensors="pt")
+        from ..models.vision import processor_inputs
+
+        out = self.image_processor(images=processor_inputs(images, self.image_processor), return_tensors="pt")
         return out["pixel_values"]
 
     def chat_inputs(self, image: np.ndarray, question: str) -> Encoded:
@@ -83,11 +86,16 @@ class LlavaTask(ChatTask):
         return Encoded([list(ids) for _ in range(len(images))], {"pixel_values": self.pixel_values(images)})
 
     def examples(self, images, labels) -> Examples:
+        """Pixel values are made once for the split when they fit in ``PRECOMPUTE_BYTES`` (tiny towers),
+        else per batch (a 336-px tower's would take ~74 GB for MNIST)."""
         from .batch import example
 
         ids = self.prompt_ids
         pairs = [example(ids, self.label_ids[y]) for y in np.asarray(labels).tolist()]
-        return Examples(pairs, {"pixel_values": self.pixel_values(images)})
+        per_image = self.pixel_values(images[:1]).numel() * 4
+        if per_image * len(images) <= PRECOMPUTE_BYTES:
+            return Examples(pairs, {"pixel_values": self.pixel_values(images)})
+        return Examples(pairs, lazy={"pixel_values": (np.asarray(images), self.pixel_values)})
 
     def seen(self, images: np.ndarray) -> list[Seen]:
         """The pixels the tower received, mapped back to 0..255 (grayscale, or RGB for 3-channel towers)."""

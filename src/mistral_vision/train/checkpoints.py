@@ -14,7 +14,7 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-from ..config import RunConfig, to_dict
+from ..config import RunConfig, complete, from_dict, to_dict
 from ..errors import UserError
 from ..io import atomic_dir, write_json
 
@@ -38,7 +38,9 @@ def check_resumable(cfg: RunConfig, run_dir: Path) -> None:
     saved_path = run_dir / "config.json"
     if not saved_path.is_file():
         raise UserError(f"--resume: {run_dir} has no config.json; nothing to resume (drop --resume)")
-    saved, now = _flat(json.loads(saved_path.read_text())), _flat(to_dict(cfg))
+    # Both with their defaults written out: runs saved before stages were resolved into config.json compare too.
+    saved = _flat(to_dict(complete(from_dict(RunConfig, json.loads(saved_path.read_text())))))
+    now = _flat(to_dict(complete(cfg)))
     for key in sorted(set(saved) | set(now)):
         if saved.get(key) != now.get(key):
             raise UserError(f"--resume: {run_dir} was trained with {key}={saved.get(key)!r} but the config now says "
@@ -85,12 +87,19 @@ def load_checkpoint(model, opt, sched, ck: Path) -> dict:
     return json.loads((ck / "state.json").read_text())
 
 
+def bare_name(name: str) -> str:
+    """A parameter's name without PEFT's wrapping, so a stage result fits a run with or without LoRA."""
+    if name.startswith("base_model.model."):
+        name = name[len("base_model.model."):]
+    return name.replace(".modules_to_save.default.", ".")
+
+
 def save_stage_result(model, stage, out: Path, info: dict) -> None:
-    """The weights ``stage`` trained, and what it was; ``done.json`` is written last."""
+    """The weights ``stage`` trained (under bare names), and what it was; ``done.json`` is written last."""
     import torch
 
     with atomic_dir(out) as tmp:
-        torch.save(trainable_state(model), tmp / "state.pt")
+        torch.save({bare_name(k): v for k, v in trainable_state(model).items()}, tmp / "state.pt")
         write_json(tmp / "done.json", {"stage": asdict(stage), **info})
 
 
@@ -112,10 +121,15 @@ def load_stage_result(model, stage_dir: Path, expect=None, who: str = "") -> dic
                         "use a new run name")
     state = torch.load(stage_dir / "state.pt", map_location="cpu", weights_only=True)
     own = model.state_dict()
+    # PEFT keeps a frozen original beside a saved module's trained copy: the copy takes the weights.
+    by_bare = {bare_name(k): k for k in own if ".original_module." not in k}
+    mapped = {}
     for k, v in state.items():
-        if k not in own or own[k].shape != v.shape:
-            got = "absent" if k not in own else f"shape {tuple(own[k].shape)}"
+        mine = by_bare.get(k)
+        if mine is None or own[mine].shape != v.shape:
+            got = "absent" if mine is None else f"shape {tuple(own[mine].shape)}"
             raise UserError(f"{where}: {stage_dir} does not fit this model ({k}: saved {tuple(v.shape)}, here {got}); "
                             "the earlier stage must use the same backbone, tower and shapes")
-    model.load_state_dict(state, strict=False)
+        mapped[mine] = v
+    model.load_state_dict(mapped, strict=False)
     return done

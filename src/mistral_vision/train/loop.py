@@ -22,14 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import RunConfig, dump_config
+from ..config import RunConfig, dump_config, resolve_stages
 from ..errors import UserError
 from ..io import JsonlAppender, read_jsonl_tolerant, write_json, write_jsonl
 from .batches import answer_loss
 from .checkpoints import (check_resumable, checkpoints, is_done, load_checkpoint, load_stage_result,
                           save_checkpoint, save_stage_result, stage_key)
 from .source import training_source
-from .stages import freeze_for_stage, resolve_stages
+from .stages import freeze_for_stage
 
 
 def _lr_lambda(total: int, warmup: int, min_ratio: float):
@@ -55,7 +55,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    from ..data.datasets import load_split
+    from ..data.datasets import get_dataset, load_split
     from ..models.build import build_run_model, is_saved, save_run_model
     from ..tasks import make_task
 
@@ -69,6 +69,10 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
                                                  or model_dir.exists()):
         raise UserError(f"{run_dir} already holds a training run; pass --resume to continue it or choose a new name")
     stages = resolve_stages(cfg)
+    for i, stage in enumerate(stages):           # refused before anything is written or built
+        if stage.init_from and not is_done(Path(stage.init_from)):
+            raise UserError(f"stages[{i}].init_from: no finished stage at {stage.init_from} (done.json and state.pt "
+                            "missing); train that stage first or point init_from at a finished one")
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     tc = cfg.train
@@ -86,8 +90,9 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
         if hasattr(model, "enable_input_require_grads"):
             model.enable_input_require_grads()     # frozen embeddings still need grads to flow
     d = cfg.data
-    data = load_split(d.dataset, "train", d.data_dir, d.offline, d.valid_size, d.split_seed).subset(d.train_limit)
-    task = make_task(cfg, processor, data.label_names)
+    data = None if tc.train_file else load_split(d.dataset, "train", d.data_dir, d.offline, d.valid_size,
+                                                 d.split_seed).subset(d.train_limit)
+    task = make_task(cfg, processor, get_dataset(d.dataset).label_names)
     source = training_source(cfg, task, data)
     monitor = monitor_factory(cfg, task) if (monitor_factory and tc.eval_every and source.task is not None) else None
     metrics_path = run_dir / "metrics.jsonl"
@@ -122,7 +127,9 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
                "params": sum(p.numel() for p in model.parameters()),
                "trainable_params": sum(t["trainable_params"] for t in totals[-1:]),
                "stages": [{k: t[k] for k in ("name", "steps", "epochs", "wall_s", "trainable", "trainable_params")}
-                          for t in totals]}
+                          for t in totals],
+               "tokens_per_sample": next((t.get("tokens_per_sample") for t in totals if t.get("tokens_per_sample")), None),
+               "peak_rss_mb": _peak_rss_mb()}
     if main:
         save_run_model(model, processor, model_dir, cfg)
         write_json(run_dir / "train_summary.json", summary)
@@ -174,11 +181,14 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
     win_imgs = win_toks = 0
     win_loss, win_n, win_t = 0.0, 0, time.time()
     pad_id = task.pad_id
+    tokens_per_sample = None
     model.train()
     while step < total:
         epoch = step // steps_per_epoch
         data_epoch = epoch if index == 0 else 1000 * index + epoch   # stage 0 keeps the single-stage order
         examples = source.epoch_examples(data_epoch)
+        if tokens_per_sample is None:          # prompt (+ image tokens) + answer, as the model reads them
+            tokens_per_sample = round(float(np.mean([len(ids) for ids, _ in examples.pairs])), 2)
         order = np.random.default_rng([tc.seed, data_epoch]).permutation(len(examples))
         first_micro = (step % steps_per_epoch) * tc.grad_accum
         for micro in range(first_micro, steps_per_epoch * tc.grad_accum):
@@ -239,9 +249,22 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
     if mlog:
         mlog.close()
     raw = acc.unwrap_model(model)
-    return {"name": stage.name, "steps": total, "epochs": round(total / steps_per_epoch, 4),
+    info = {"name": stage.name, "steps": total, "epochs": round(total / steps_per_epoch, 4),
             "wall_s": round(elapsed_before + time.time() - t_start, 1), "trainable": dict(stage.trainable),
-            "trainable_params": sum(p.numel() for p in raw.parameters() if p.requires_grad)}
+            "trainable_params": sum(p.numel() for p in raw.parameters() if p.requires_grad),
+            "tokens_per_sample": tokens_per_sample}
+    acc.free_memory()       # accelerate forgets this stage's wrapped model and optimizer before the next prepare
+    return info
+
+
+def _peak_rss_mb() -> float | None:
+    """This process's peak resident memory (Linux / macOS), for the cost columns of reports."""
+    try:
+        import resource
+    except ImportError:          # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1 << 20 if sys.platform == "darwin" else 1 << 10), 1)
 
 
 def _environment(acc) -> dict:

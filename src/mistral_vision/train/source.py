@@ -72,8 +72,6 @@ class ChatFileSource:
 
 def training_source(cfg, task, data):
     """Examples of ``cfg.train.train_file`` if set (ASCII route), else of the training split ``data``."""
-    if cfg.train.train_file:
-        if cfg.route != "ascii":
-            raise UserError("train.train_file (a chat JSONL) is for the ascii route")
+    if cfg.train.train_file:              # config validation keeps this to the ascii route
         return ChatFileSource(cfg.train.train_file, task.tokenizer)
     return DatasetSource(cfg, task, data)

@@ -1,14 +1,11 @@
-"""Training stages: which parts of the model train, at which learning rate, for how long.
+"""Training stages on a model: which parameters each stage trains, at which learning rate.
 
-A run is a list of stages, each "freeze everything but these parts, fit, checkpoint".
-Parts are named by route: the ASCII route's model is all ``llm`` (or ``llm-lora``: the LoRA
+A run is a list of stages (resolved with their defaults in ``config.py``: ``resolve_stages``),
+each "freeze everything but these parts, fit, checkpoint". Parts are named by route: the ASCII route's model is all ``llm`` (or ``llm-lora``: the LoRA
 adapters PEFT added, plus any trainable token rows); a LLaVA model adds ``vision`` (the
 tower) and ``projector``. Each trainable part brings its own learning rate (one AdamW
 parameter group per part, split again into decayed / not decayed).
-Defaults: the ASCII route's single stage is today's training (``train.lr``, ``train.epochs``);
-the LLaVA route defaults to LLaVA-1.5's recipe - "align" (projector only, lr 1e-3, 1 epoch),
-then "instruct" (projector + the LLM at 2e-5, or LoRA at 2e-4 with the projector at 2e-5).
-Not for: the optimisation loop itself (``loop.py``).
+Not for: the stage list and its defaults (``config.py``) or the optimisation loop (``loop.py``).
 """
 from __future__ import annotations
 
@@ -17,51 +14,9 @@ import re
 from ..config import StageConfig
 from ..errors import UserError
 
-PARTS = ("projector", "vision", "llm", "llm-lora")
 _VISION = re.compile(r"(^|\.)vision_tower\.")
 _PROJECTOR = re.compile(r"(^|\.)multi_modal_projector\.")
 _LORA = re.compile(r"(^|\.)lora_|(^|\.)trainable_tokens_")
-
-
-def default_stages(cfg) -> tuple[StageConfig, ...]:
-    lora = cfg.model.lora.enabled
-    if cfg.route == "ascii":
-        return (StageConfig("train", {"llm-lora" if lora else "llm": cfg.train.lr}),)
-    instruct = {"projector": 2e-5, "llm-lora": 2e-4} if lora else {"projector": 2e-5, "llm": 2e-5}
-    return (StageConfig("align", {"projector": 1e-3}, epochs=1.0), StageConfig("instruct", instruct, epochs=1.0))
-
-
-def resolve_stages(cfg) -> tuple[StageConfig, ...]:
-    """The run's stages with every default filled in; unknown parts or bad values are one line."""
-    stages = cfg.stages or default_stages(cfg)
-    out, names = [], set()
-    for i, st in enumerate(stages):
-        where = f"stages[{i}] ({st.name})"
-        trainable = dict(st.trainable) or {("llm-lora" if cfg.model.lora.enabled else "llm"): cfg.train.lr}
-        bad = sorted(set(trainable) - set(PARTS))
-        if bad:
-            raise UserError(f"config {where}: unknown part {bad[0]!r}; known parts: {', '.join(PARTS)}")
-        if cfg.route == "ascii" and set(trainable) - {"llm", "llm-lora"}:
-            raise UserError(f"config {where}: the ascii route has no vision tower or projector; parts: llm, llm-lora")
-        if "llm" in trainable and "llm-lora" in trainable:
-            raise UserError(f"config {where}: train the LLM fully (llm) or through LoRA (llm-lora), not both")
-        if "llm-lora" in trainable and not cfg.model.lora.enabled:
-            raise UserError(f"config {where}: part llm-lora needs model.lora.enabled: true")
-        if "llm" in trainable and cfg.model.lora.enabled:
-            raise UserError(f"config {where}: with model.lora.enabled the LLM trains as llm-lora, not llm")
-        if any(lr <= 0 for lr in trainable.values()):
-            raise UserError(f"config {where}: learning rates must be > 0")
-        if st.name in names or not st.name or "/" in st.name:
-            raise UserError(f"config {where}: stage names must be unique plain names")
-        names.add(st.name)
-        epochs = st.epochs if st.epochs is not None else cfg.train.epochs
-        batch = st.batch_size or cfg.train.batch_size
-        if epochs <= 0 or batch < 1:
-            raise UserError(f"config {where}: epochs must be > 0 and batch_size >= 1")
-        out.append(StageConfig(st.name, trainable, epochs, batch,
-                               st.warmup_steps if st.warmup_steps is not None else cfg.train.warmup_steps,
-                               st.init_from))
-    return tuple(out)
 
 
 def part_of(name: str) -> str:
