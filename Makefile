@@ -17,8 +17,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
+# Both routes, each for a couple of minutes: ASCII art in the prompt, then a LLaVA tower + projector.
 demo: setup
 	$(BIN)/mistral-vision run configs/demo.yaml
+	$(BIN)/mistral-vision run configs/demo-llava.yaml
 
 test: setup
 	$(BIN)/python -m pytest

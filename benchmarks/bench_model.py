@@ -1,11 +1,12 @@
-"""Training and inference throughput of the tiny presets on this machine (real data).
+"""Training and inference throughput of the tiny presets on this machine (real data), both routes.
 
 For each shipped CPU config shape and each family (mistral-tiny, llama-tiny): training
-images/s and tokens/s (forward + backward + AdamW step, answer-only loss) and label-scored
-inference images/s, on real MNIST / Fashion-MNIST renderings, in one process. Configs with
+images/s and tokens/s (forward + backward + AdamW step, answer-only loss, every part trained)
+and label-scored inference images/s (single view), on real MNIST / Fashion-MNIST images, in one
+process; tokens per prompt counts the ASCII art's tokens or LLaVA's image tokens. Configs with
 an ASCII tokenizer learn it first, as their run would (not timed).
 
-    python benchmarks/bench_model.py [--train-steps 20] [--infer-images 2048]
+    python benchmarks/bench_model.py [--train-steps 20] [--infer-images 2048] [--only llava]
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from common import ROOT, data_dir, table  # noqa: E402
 # The shipped CPU configs, and the Fashion-MNIST one with class names as single tokens
 # (one forward pass per image instead of a second pass over each name's tokens).
 SHAPES = [("mnist-ascii-cpu", []), ("fashion-ascii-cpu", []), ("mnist-ascii-bpe-cpu", []),
-          ("fashion-ascii-bpe-cpu", []), ("fashion-ascii-bpe-cpu", ["tokenizer.label_tokens=true"])]
+          ("fashion-ascii-bpe-cpu", []), ("fashion-ascii-bpe-cpu", ["tokenizer.label_tokens=true"]),
+          ("mnist-llava-cpu", []), ("fashion-llava-cpu", []), ("mnist-llava-cpu", ["vision.patch_size=4"])]
 
 
 def measure(cfg, train_steps: int, infer_images: int) -> dict:
@@ -32,18 +34,15 @@ def measure(cfg, train_steps: int, infer_images: int) -> dict:
 
     from mistral_vision.data.datasets import load_split
     from mistral_vision.infer.scorer import LabelScorer
-    from mistral_vision.models.ascii_tokenizer import run_tokenizer
-    from mistral_vision.models.backbones import build_model, get_backbone
-    from mistral_vision.tasks.ascii import AsciiTask
+    from mistral_vision.models.build import build_run_model
+    from mistral_vision.tasks import make_task
     from mistral_vision.train.batches import answer_loss
 
     torch.manual_seed(0)
-    spec = get_backbone(cfg.model.backbone)
     with tempfile.TemporaryDirectory() as tmp:
-        tok = run_tokenizer(cfg, spec, Path(tmp), log=lambda *_: None)
-    model = build_model(spec, cfg.model, tok)
+        model, processor = build_run_model(cfg, Path(tmp), log=lambda *_: None)
     data = load_split(cfg.data.dataset, "valid", data_dir(), True)
-    task = AsciiTask.from_config(cfg, tok, data.label_names)
+    task = make_task(cfg, processor, data.label_names)
     bs = cfg.train.batch_size
     n = max(infer_images, bs * 3)
     prompts = task.encode(data.images[:n])
@@ -67,7 +66,7 @@ def measure(cfg, train_steps: int, infer_images: int) -> dict:
     dt = time.perf_counter() - t
     train_ips, train_tps = train_steps * bs / dt, toks / dt
     model.eval()
-    scorer = LabelScorer(model, task.label_ids, tok.pad_token_id, tok.eos_token_id, cfg.eval.score_eos)
+    scorer = LabelScorer(model, task.label_ids, task.pad_id, task.eos_id, cfg.eval.score_eos)
     ebs = cfg.eval.batch_size
     scorer.score(prompts.ids[:ebs], prompts.take(range(ebs)).extras)
     t = time.perf_counter()
@@ -75,7 +74,8 @@ def measure(cfg, train_steps: int, infer_images: int) -> dict:
         part = prompts.take(range(i, min(i + ebs, len(prompts))))
         scorer.score(part.ids, part.extras)
     infer_ips = infer_images / (time.perf_counter() - t)
-    return {"params": sum(p.numel() for p in model.parameters()), "prompt_tokens": len(prompts.ids[0]),
+    image_id = getattr(model.config, "image_token_id", None)
+    return {"image_tokens": prompts.ids[0].count(image_id) if image_id is not None else 0,"params": sum(p.numel() for p in model.parameters()), "prompt_tokens": len(prompts.ids[0]),
             "train_img_s": train_ips, "train_tok_s": train_tps, "infer_img_s": infer_ips}
 
 
@@ -83,6 +83,7 @@ def main(argv=None) -> list[dict]:
     ap = argparse.ArgumentParser()
     ap.add_argument("--train-steps", type=int, default=20)
     ap.add_argument("--infer-images", type=int, default=2048)
+    ap.add_argument("--only", help="only the config shapes whose name contains this, e.g. llava")
     args = ap.parse_args(argv)
     import torch
 
@@ -90,13 +91,16 @@ def main(argv=None) -> list[dict]:
 
     rows, out = [], []
     for name, extra in SHAPES:
+        if args.only and args.only not in name:
+            continue
         for bb in ("mistral-tiny", "llama-tiny"):
             cfg = load_config(ROOT / "configs" / f"{name}.yaml", [f"model.backbone={bb}", f"data.data_dir={data_dir()}",
                                                                   "data.offline=true", *extra])
             r = measure(cfg, args.train_steps, args.infer_images)
             label = " ".join([name, *extra])
             out.append({"config": label, "backbone": bb, **r})
-            rows.append([label, bb, f"{r['params'] / 1e3:.0f}k", r["prompt_tokens"], f"{r['train_img_s']:.0f}",
+            rows.append([label, bb, f"{r['params'] / 1e3:.0f}k", f"{r['prompt_tokens']} ({r['image_tokens']} image)"
+                         if r["image_tokens"] else r["prompt_tokens"], f"{r['train_img_s']:.0f}",
                          f"{r['train_tok_s']:,.0f}", f"{r['infer_img_s']:,.0f}"])
     print(table(["config shape", "backbone", "params", "tokens/prompt", "train img/s", "train tok/s",
                  "infer img/s (label-scored)"], rows))
