@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError, one_of
+from .hub import hf_checkpoint, local_model_type
 
 from .chat_templates import LLAMA_2 as LLAMA_CHAT_TEMPLATE, MISTRAL as MISTRAL_CHAT_TEMPLATE, chat_template
 
@@ -69,10 +70,8 @@ BACKBONES: dict[str, BackboneSpec] = {b.id: b for b in [
 
 
 def get_backbone(backbone: str) -> BackboneSpec:
-    if backbone.startswith("hf:"):
-        ckpt = backbone[3:]
-        if not ckpt:
-            raise UserError("backbone 'hf:' needs a checkpoint, e.g. hf:mistralai/Mistral-7B-v0.1 or hf:/path/to/model")
+    ckpt = hf_checkpoint(backbone, "backbone", "hf:mistralai/Mistral-7B-v0.1 or hf:/path/to/model")
+    if ckpt is not None:
         return BackboneSpec(backbone, _detect_family(ckpt), ckpt, "Hugging Face checkpoint")
     if backbone not in BACKBONES:
         raise one_of("backbone", backbone, list(BACKBONES) + ["hf:<path or hub id>"])
@@ -81,10 +80,8 @@ def get_backbone(backbone: str) -> BackboneSpec:
 
 def _detect_family(ckpt: str) -> str:
     """Family from a local checkpoint's config.json; hub ids default to their name, else llama."""
-    cfg = Path(ckpt) / "config.json"
-    if cfg.is_file():
-        model_type = json.loads(cfg.read_text()).get("model_type", "")
-    else:
+    model_type = local_model_type(ckpt)
+    if model_type is None:
         model_type = "mistral" if "mistral" in ckpt.lower() else "llama"
     return "mistral" if model_type == "mistral" else "llama"
 

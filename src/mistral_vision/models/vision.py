@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import UserError, one_of
+from .hub import hf_checkpoint, local_model_type
 
 PROJECTORS = ("mlp2x-gelu",)
 STRATEGIES = ("default", "full")
@@ -47,10 +48,8 @@ TOWERS: dict[str, TowerSpec] = {t.id: t for t in [
 
 
 def get_tower(tower: str) -> TowerSpec:
-    if tower.startswith("hf:"):
-        ckpt = tower[3:]
-        if not ckpt:
-            raise UserError("vision tower 'hf:' needs a checkpoint, e.g. hf:openai/clip-vit-base-patch16")
+    ckpt = hf_checkpoint(tower, "vision tower", "hf:openai/clip-vit-base-patch16")
+    if ckpt is not None:
         return TowerSpec(tower, _detect_kind(ckpt), ckpt, "Hugging Face vision checkpoint")
     if tower not in TOWERS:
         raise one_of("vision tower", tower, list(TOWERS) + ["hf:<path or hub id>"])
@@ -59,12 +58,8 @@ def get_tower(tower: str) -> TowerSpec:
 
 def _detect_kind(ckpt: str) -> str:
     """clip or siglip, from a local checkpoint's config.json; hub ids by their name."""
-    import json
-    from pathlib import Path
-
-    cfg = Path(ckpt) / "config.json"
-    name = json.loads(cfg.read_text()).get("model_type", "") if cfg.is_file() else ckpt
-    return "siglip" if "siglip" in name.lower() else "clip"
+    model_type = local_model_type(ckpt)
+    return "siglip" if "siglip" in (ckpt if model_type is None else model_type).lower() else "clip"
 
 
 def strategy_of(vc) -> str:
