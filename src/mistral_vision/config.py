@@ -96,6 +96,7 @@ class VisionConfig:
     """The LLaVA route's vision tower and projector (``route: llava`` only)."""
     tower: str = "clip-tiny"          # registry id (models/vision.py: clip-tiny, siglip-tiny, clip-vit-l-14-336,
                                       # siglip-so400m) or hf:<path or hub id>
+    image_size: int = 28              # tiny towers' input side in px (VQA canvases of 2x2 digits: 56)
     patch_size: int = 7               # tiny towers: 28x28 / patch 7 = 16 patches, patch 4 = 49
     hidden_size: int = 128            # tiny towers' shape (ignored for pretrained towers)
     num_layers: int = 4

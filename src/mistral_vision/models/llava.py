@@ -159,13 +159,16 @@ def image_token_count(processor) -> int:
 
 
 def expand_prompt(processor, text: str) -> list[int]:
-    """Token ids of ``text`` with its ``<image>`` expanded for one image, as the processor does it for the
-    28x28 images it is given (it resizes them as it would any input)."""
+    """Token ids of ``text`` with each ``<image>`` expanded for one image, as the processor does it (it
+    resizes every input to the tower's size, so the count does not depend on the image given)."""
     import numpy as np
 
     from .vision import TINY_IMAGE_SIZE, processor_inputs
 
-    blank = processor_inputs(np.zeros((1, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE), np.uint8), processor.image_processor)
+    n = max(text.count(IMAGE_TOKEN), 1)
+    size = getattr(processor.image_processor, "size", None) or {}
+    side = size.get("height") or size.get("shortest_edge") or TINY_IMAGE_SIZE
+    blank = processor_inputs(np.zeros((n, side, side), np.uint8), processor.image_processor)
     return list(processor(text=[text], images=blank, add_special_tokens=False)["input_ids"][0])
 
 

@@ -20,7 +20,7 @@ from .hub import hf_checkpoint, local_model_type
 
 PROJECTORS = ("mlp2x-gelu",)
 STRATEGIES = ("default", "full")
-TINY_IMAGE_SIZE = 28
+TINY_IMAGE_SIZE = 28         # the tiny towers' default side (vision.image_size)
 
 
 @dataclass(frozen=True)
@@ -77,9 +77,10 @@ def check_vision(vc) -> None:
     if spec.kind == "siglip" and strategy == "default":
         raise UserError("config vision.select_strategy default drops a CLS token, which SigLIP does not have; use full")
     if spec.is_tiny:
-        if vc.patch_size < 1 or TINY_IMAGE_SIZE % vc.patch_size:
-            raise UserError(f"config vision.patch_size {vc.patch_size}: the tiny towers take {TINY_IMAGE_SIZE}x"
-                            f"{TINY_IMAGE_SIZE} images, so it must divide {TINY_IMAGE_SIZE} (4, 7, 14 ...)")
+        side = vc.image_size
+        if side < 1 or vc.patch_size < 1 or side % vc.patch_size:
+            raise UserError(f"config vision.patch_size {vc.patch_size}: the tiny tower takes {side}x{side} images "
+                            f"(vision.image_size), so it must divide {side}")
         if vc.hidden_size % vc.num_heads:
             raise UserError("config vision.hidden_size must be divisible by vision.num_heads")
         if not -(vc.num_layers + 1) <= vc.feature_layer <= vc.num_layers:
@@ -93,7 +94,7 @@ def tower_config(vc):
 
     spec = get_tower(vc.tower)
     if spec.is_tiny:
-        kw = dict(image_size=TINY_IMAGE_SIZE, patch_size=vc.patch_size, num_channels=1, hidden_size=vc.hidden_size,
+        kw = dict(image_size=vc.image_size, patch_size=vc.patch_size, num_channels=1, hidden_size=vc.hidden_size,
                   intermediate_size=vc.intermediate_size, num_hidden_layers=vc.num_layers,
                   num_attention_heads=vc.num_heads)
         if spec.kind == "siglip":
@@ -119,7 +120,8 @@ def load_tower(vc, dtype):
 
 
 def image_processor(vc):
-    """The tower's own image processor: grayscale 28x28 as it is for tiny towers, the checkpoint's otherwise.
+    """The tower's own image processor: grayscale ``vision.image_size`` px as it is for tiny towers (the
+    task resizes other sizes first), the checkpoint's otherwise.
 
     The PIL backend is named explicitly: the default CLIP processor in transformers 5.x is the
     torchvision one, which this package does not depend on.
@@ -128,7 +130,7 @@ def image_processor(vc):
     if spec.is_tiny:
         from transformers import CLIPImageProcessorPil
 
-        side = {"height": TINY_IMAGE_SIZE, "width": TINY_IMAGE_SIZE}
+        side = {"height": vc.image_size, "width": vc.image_size}
         return CLIPImageProcessorPil(do_resize=False, do_center_crop=False, do_convert_rgb=False,
                                      image_mean=[0.5], image_std=[0.5], size=side, crop_size=side)
     from transformers import AutoImageProcessor
