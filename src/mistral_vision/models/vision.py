@@ -142,15 +142,24 @@ def image_processor(vc):
 
 
 def processor_inputs(images, image_processor) -> list:
-    """(N, H, W) uint8 grayscale -> what ``image_processor`` takes: one channel as it is for a one-channel
-    tower, the gray repeated into R, G and B for an RGB tower (a processor's own ``do_convert_rgb`` does the
-    same for PIL images; some processors, e.g. SigLIP's, do not convert arrays, so it is done here)."""
+    """(N, H, W) uint8 grayscale, or a list of (H, W) gray / (H, W, 3) RGB images -> what ``image_processor``
+    takes: one channel for a one-channel tower, RGB for an RGB tower (gray repeated into R, G and B, as a
+    processor's own ``do_convert_rgb`` does for PIL images; some, e.g. SigLIP's, do not convert arrays)."""
     import numpy as np
 
     mean = getattr(image_processor, "image_mean", None)
     rgb = isinstance(mean, (list, tuple)) and len(mean) == 3
-    images = np.asarray(images)
-    return list(np.repeat(images[..., None], 3, -1) if rgb else images[:, None])
+    if isinstance(images, np.ndarray) and images.ndim == 3:
+        return list(np.repeat(images[..., None], 3, -1) if rgb else images[:, None])
+    out = []
+    for im in images:
+        im = np.asarray(im)
+        if rgb:
+            out.append(np.repeat(im[..., None], 3, -1) if im.ndim == 2 else im[..., :3])
+        else:
+            gray = im if im.ndim == 2 else (im[..., :3].astype(np.float32) @ [0.299, 0.587, 0.114]).round()
+            out.append(gray.astype(np.uint8)[None])
+    return out
 
 
 def image_tokens(vc, vision_config) -> tuple[int, int]:

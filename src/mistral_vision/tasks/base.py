@@ -35,12 +35,15 @@ class Examples:
     """Training examples: (input ids, labels masked to the answer) per sample, plus batch-first extras.
 
     ``lazy`` extras are made per batch from their source rows (``name -> (rows, make)``): a
-    7B recipe's 336-px pixel values for a whole split would not fit in memory.
+    7B recipe's 336-px pixel values for a whole split would not fit in memory. With
+    ``image_of`` (conversations about shared images) extras are per image, not per sample:
+    sample i uses image ``image_of[i]``, -1 none (text-only samples add no rows).
     """
 
     pairs: list[tuple[list[int], list[int]]]
     extras: dict = field(default_factory=dict)
     lazy: dict = field(default_factory=dict)
+    image_of: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -49,9 +52,18 @@ class Examples:
         from .batch import collate
 
         idx = np.asarray(idx)
-        extras = {k: v[idx] for k, v in self.extras.items()}
-        extras.update({k: make(rows[idx]) for k, (rows, make) in self.lazy.items()})
+        rows = idx if self.image_of is None else self.image_of[idx]
+        rows = rows[rows >= 0]
+        extras = {k: v[rows] for k, v in self.extras.items()}
+        extras.update({k: make(take_rows(src, rows)) for k, (src, make) in self.lazy.items()})
         return collate([self.pairs[i] for i in idx.tolist()], pad_id, extras)
+
+
+def take_rows(images, rows):
+    """Rows of an image array, or items of a list of differently sized images."""
+    if isinstance(images, np.ndarray):
+        return images[rows]
+    return [images[i] for i in np.asarray(rows).tolist()]
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..errors import UserError
 
 _PROBE = "\x00ART\x00"
+IMAGE = "<image>"      # where a conversation's image goes (LLaVA JSON's placeholder)
 
 
 def assistant_mask(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]] | None:
@@ -23,6 +24,28 @@ def assistant_mask(tokenizer, messages: list[dict]) -> tuple[list[int], list[int
         return None
     out = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
     return list(out["input_ids"]), list(out["assistant_masks"])
+
+
+def conversation_mask(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]]:
+    """(ids, mask) of a conversation, mask 1 on every assistant turn (+ its EOS): from the template's
+    ``{% generation %}`` blocks, else from where each assistant turn's text starts and ends."""
+    got = assistant_mask(tokenizer, messages)
+    if got is not None:
+        return got
+    full = tokenizer.apply_chat_template(messages, tokenize=False)
+    spans = []
+    for k, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        before = tokenizer.apply_chat_template(messages[:k], tokenize=False, add_generation_prompt=True)
+        upto = tokenizer.apply_chat_template(messages[:k + 1], tokenize=False)
+        if not (full.startswith(upto) and upto.startswith(before)):
+            raise UserError(f"the chat template does not write assistant turn {k} as a continuation of the turns "
+                            "before it; set a chat template with {% generation %} blocks")
+        spans.append((len(before), len(upto)))
+    enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
+    mask = [int(any(a <= s < b for a, b in spans)) for s, _e in enc["offset_mapping"]]
+    return list(enc["input_ids"]), mask
 
 
 class ChatTask:
@@ -49,6 +72,62 @@ class ChatTask:
     def content_messages(self, content: str, answer: str | None = None) -> list[dict]:
         raise NotImplementedError
 
+    # -- conversations (question sets): the route says how an image enters a turn ------------
+    def turn_messages(self, turns: list[tuple[str, str]], image) -> list[dict]:
+        """Chat messages of LLaVA-style turns (``human`` / ``gpt``), the image placed by the route."""
+        raise NotImplementedError
+
+    def image_extras(self, images) -> dict:
+        """Batch-first tensors of images (``pixel_values`` on the LLaVA route; nothing for ASCII)."""
+        return {}
+
+    def finish_ids(self, ids: list[int], mask: list[int]) -> tuple[list[int], list[int]]:
+        """Ids as the model eats them (LLaVA: each ``<image>`` expanded into the tower's tokens)."""
+        return ids, mask
+
+    def system_messages(self) -> list[dict]:
+        system = getattr(getattr(self, "prompt", None), "system", None)
+        return [{"role": "system", "content": system}] if system else []
+
+    def conversation_ids(self, turns, image) -> tuple[list[int], list[int]]:
+        """(input ids, labels): labels keep every assistant turn (+ EOS), -100 elsewhere."""
+        from .batch import IGNORE
+
+        ids, mask = conversation_mask(self.tokenizer, self.turn_messages(turns, image))
+        ids, mask = self.finish_ids(ids, mask)
+        if not any(mask):
+            raise UserError("a conversation has no assistant turn to train on")
+        return ids, [t if m else IGNORE for t, m in zip(ids, mask)]
+
+    def question_ids(self, turns, image) -> list[int]:
+        """Prompt ids of the conversation up to its last human turn, with the generation prompt."""
+        last = max(i for i, (r, _) in enumerate(turns) if r == "human")
+        text = self._chat_text(self.turn_messages(turns[:last + 1], image), True)
+        ids = self._encode([text])[0]
+        return self.finish_ids(ids, [0] * len(ids))[0]
+
+    def image_payload(self, images) -> dict:
+        """``Examples`` keyword arguments carrying the images' tensors (none: the text holds the image)."""
+        return {}
+
+    text_sees_pixels = True     # the prompt's text changes with the pixels (ASCII art); False: only extras do
+
+    def conversation_examples(self, items, images, pairs=None) -> "Examples":
+        """Training examples of question-set items about ``images`` (every assistant turn trained);
+        ``pairs`` from an earlier call are reused when only the image tensors changed."""
+        import numpy as np
+
+        from .base import Examples
+
+        if pairs is None:
+            pairs = [self.conversation_ids(it.turns, images[it.image] if it.image >= 0 else None) for it in items]
+        image_of = np.asarray([it.image for it in items], np.int64)
+        return Examples(pairs, image_of=image_of, **self.image_payload(images))
+
+    def answer_ids(self, answers) -> list[list[int]]:
+        """Token ids of each candidate answer's continuation (answer + EOS) after the generation prompt."""
+        return self._label_ids(tuple(answers))
+
     def _chat_text(self, messages, generation_prompt: bool) -> str:
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
 
@@ -67,13 +146,13 @@ class ChatTask:
         return [self._chat_text(self.content_messages(a), True) for a in arts]
 
     # -- ids ----------------------------------------------------------------------------
-    def _label_ids(self) -> list[list[int]]:
+    def _label_ids(self, names=None) -> list[list[int]]:
         """Token ids of each label's continuation (answer + EOS) after the generation prompt."""
         probe = self.content_messages("x")
         prompt = self._chat_text(probe, True)
         prompt_ids = self._encode([prompt])[0]
         out = []
-        for name in self.label_names:
+        for name in (self.label_names if names is None else names):
             full = self._chat_text(probe + [{"role": "assistant", "content": name}], False)
             if not full.startswith(prompt):
                 raise UserError("the tokenizer's chat template does not continue the generation prompt with the "
@@ -86,7 +165,7 @@ class ChatTask:
                 tail = tail + [self.tokenizer.eos_token_id]
             out.append(tail)
         if len({tuple(t) for t in out}) != len(out):
-            raise UserError("two labels tokenize identically; label names must differ")
+            raise UserError("two labels (or candidate answers) tokenize identically; they must differ")
         return out
 
     def _masked_answer(self, probe, name, ids, n_prompt) -> list[int] | None:

@@ -36,6 +36,7 @@ class LlavaTask(ChatTask):
         self.tokenizer = getattr(self.processor, "tokenizer", None)
         super().__post_init__()
         self._prompt_ids = None
+        self._image_id = self._n_image = None
 
     @classmethod
     def from_config(cls, cfg, processor, label_names):
@@ -71,8 +72,51 @@ class LlavaTask(ChatTask):
             return torch.zeros((0, 1, 1, 1))
         from ..models.vision import processor_inputs
 
+        images = self._fit(images)
         out = self.image_processor(images=processor_inputs(images, self.image_processor), return_tensors="pt")
         return out["pixel_values"]
+
+    def turn_messages(self, turns, image) -> list[dict]:
+        """LLaVA-style turns as chat messages; ``<image>`` stays, for ``finish_ids`` to expand."""
+        return self.system_messages() + [{"role": "user" if r == "human" else "assistant", "content": t}
+                                         for r, t in turns]
+
+    def image_extras(self, images) -> dict:
+        return {"pixel_values": self.pixel_values(images)}
+
+    def finish_ids(self, ids, mask):
+        """Each ``<image>`` token becomes as many image tokens as the tower gives features (never trained on)."""
+        from ..models.llava import IMAGE_TOKEN, image_token_count
+
+        if self._image_id is None:
+            self._image_id = self.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+            self._n_image = image_token_count(self.processor)
+        out_ids, out_mask = [], []
+        for t, m in zip(ids, mask):
+            if t == self._image_id:
+                out_ids += [t] * self._n_image
+                out_mask += [0] * self._n_image
+            else:
+                out_ids.append(t)
+                out_mask.append(m)
+        return out_ids, out_mask
+
+    def _fit(self, images):
+        """Images as the processor takes them: one array when they share a shape; for a processor that does
+        not resize (the tiny towers'), each resized to its size and made grayscale first."""
+        size = getattr(self.image_processor, "size", None) or {}
+        if getattr(self.image_processor, "do_resize", True) or "height" not in size:
+            return np.asarray(images) if all(im.shape == images[0].shape for im in images) else list(images)
+        side = (size["height"], size["width"])
+        if all(im.shape == side for im in images):
+            return np.asarray(images)
+        from PIL import Image
+
+        def fit(im):
+            pil = Image.fromarray(np.asarray(im, np.uint8)).convert("L")
+            return np.asarray(pil.resize(side[::-1], Image.BILINEAR))
+
+        return np.stack([fit(im) for im in images])
 
     def chat_inputs(self, image: np.ndarray, question: str) -> Encoded:
         """A free question about one image: ``<image>`` (expanded by the processor), then the question."""
@@ -92,10 +136,18 @@ class LlavaTask(ChatTask):
 
         ids = self.prompt_ids
         pairs = [example(ids, self.label_ids[y]) for y in np.asarray(labels).tolist()]
+        return Examples(pairs, **self.image_payload(images))
+
+    text_sees_pixels = False
+
+    def image_payload(self, images) -> dict:
+        """Pixel values made once when they fit in ``PRECOMPUTE_BYTES``, else per batch (lazy)."""
+        if len(images) == 0:
+            return {}
         per_image = self.pixel_values(images[:1]).numel() * 4
-        if per_image * len(images) <= PRECOMPUTE_BYTES:
-            return Examples(pairs, {"pixel_values": self.pixel_values(images)})
-        return Examples(pairs, lazy={"pixel_values": (np.asarray(images), self.pixel_values)})
+        if per_image * len(images) <= PRECOMPUTE_BYTES and isinstance(images, (np.ndarray, list)):
+            return {"extras": {"pixel_values": self.pixel_values(images)}}
+        return {"lazy": {"pixel_values": (images, self.pixel_values)}}
 
     def seen(self, images: np.ndarray) -> list[Seen]:
         """The pixels the tower received, mapped back to 0..255 (grayscale, or RGB for 3-channel towers)."""
