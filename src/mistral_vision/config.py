@@ -21,7 +21,15 @@ from .errors import UserError
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "mnist"            # registry id: mnist | fashion-mnist
+    dataset: str = "mnist"            # registry id: mnist | fashion-mnist (classification), mnist-vqa |
+                                      # fashion-vqa (synthetic questions about 2x2 canvases, data/vqa.py)
+    format: str = "idx"               # idx: a registered dataset; llava-json: LLaVA conversation files (path ...)
+    path: str | None = None           # llava-json: the training file
+    valid_path: str | None = None     # llava-json: the validation questions (with answers)
+    test_path: str | None = None      # llava-json: the test questions (with answers)
+    image_folder: str | None = None   # llava-json: image paths are relative to it
+    valid_image_folder: str | None = None  # llava-json: the valid file's, if not image_folder (ScienceQA: images/val)
+    test_image_folder: str | None = None   # llava-json: the test file's, if not image_folder
     data_dir: str | None = None       # else $MISTRAL_VISION_DATA, else the per-user cache
     offline: bool = False             # never download
     valid_size: int = 5000            # images carved from train for validation (fixed)
@@ -29,6 +37,16 @@ class DataConfig:
     train_limit: int | None = None    # use only the first N training images (demos, smoke tests)
     valid_limit: int | None = None    # evaluate on the first N validation images
     test_limit: int | None = None     # evaluate on the first N test images
+    # Synthetic VQA sets (mnist-vqa, fashion-vqa): sizes, in canvases; drawn from data.vqa_seed.
+    grid: int = 2                     # cells per side (2: 2x2 cells of 28 px, a 56x56 canvas)
+    fill: float = 0.75                # chance that a cell holds an image (at least one always does)
+    train_canvases: int = 20000       # each gives a caption and a multi-turn conversation
+    valid_canvases: int = 1000
+    test_canvases: int = 2000
+    questions_per_canvas: int = 3     # valid / test: single-turn questions per canvas, types in turn
+    turns: int = 4                    # train: questions (of distinct types) per conversation
+    question_types: tuple[str, ...] | None = None   # None: every type the dataset has (data/vqa.py)
+    vqa_seed: int = 0                 # the questions and canvases of every split
 
 
 @dataclass(frozen=True)
@@ -53,11 +71,13 @@ class PromptConfig:
 class TokenizerConfig:
     kind: str = "default"             # default: char-level for tiny presets, the checkpoint's own otherwise;
                                       # ascii-bpe: BPE learned from this run's training prompts (tiny presets
-                                      # use it alone; a checkpoint's tokenizer is extended with its pieces)
+                                      # use it alone; a checkpoint's tokenizer is extended with its pieces);
+                                      # on route llava (question sets) learned from the conversations' text
     path: str | None = None           # ascii-bpe: a folder from `mistral-vision tokenizer train` instead
     vocab_size: int = 1024            # ascii-bpe: largest size, incl. 357 special/base/byte-fallback tokens
     split: str = "none"               # ascii-bpe: none (tokens may span line breaks) | rows (never do)
                                       # | chunks (fixed chunk_size-character pieces of each row)
+                                      # | words (pieces inside words, digits alone: question text)
     chunk_size: int = 2               # ascii-bpe with split chunks: characters per chunk
     train_images: int = 20000         # ascii-bpe: training images whose prompts teach the merges
     label_tokens: bool = False        # each class name becomes one added token: the answer is one
@@ -118,6 +138,8 @@ class StageConfig:
     batch_size: int | None = None     # None: train.batch_size
     warmup_steps: int | None = None   # None: train.warmup_steps
     init_from: str | None = None      # start from a finished stage of another run: RUN_DIR/stages/<i>-<name>
+    data: str | None = None           # question sets: all (None) | captions | questions | a LLaVA JSON path
+    image_folder: str | None = None   # with a LLaVA JSON path: its image folder (None: data.image_folder)
 
 
 @dataclass(frozen=True)
@@ -365,10 +387,50 @@ def resolve_stages(cfg) -> tuple[StageConfig, ...]:
         batch = st.batch_size or cfg.train.batch_size
         if epochs <= 0 or batch < 1:
             raise UserError(f"config {where}: epochs must be > 0 and batch_size >= 1")
+        if st.data is not None and not _questions(cfg):
+            raise UserError(f"config {where}: stage data is for question sets (mnist-vqa, fashion-vqa, llava-json)")
         out.append(StageConfig(st.name, trainable, epochs, batch,
                                st.warmup_steps if st.warmup_steps is not None else cfg.train.warmup_steps,
-                               st.init_from))
+                               st.init_from, st.data, st.image_folder))
     return tuple(out)
+
+
+def _questions(cfg) -> bool:
+    """True if the run trains on a question set (VQA or LLaVA JSON) rather than a classification dataset."""
+    from .data.vqa import is_vqa
+
+    return cfg.data.format == "llava-json" or is_vqa(cfg.data.dataset)
+
+
+def _validate_data(cfg: RunConfig) -> None:
+    from .data.datasets import get_dataset
+    from .data.vqa import check_types, get_vqa, is_vqa
+
+    d = cfg.data
+    if d.format not in ("idx", "llava-json"):
+        raise UserError(f"config data.format {d.format!r}: known: idx, llava-json")
+    if d.format == "llava-json":
+        if not d.path:
+            raise UserError("config data.format llava-json needs data.path (the training file)")
+        if cfg.backend != "local":
+            raise UserError("config data.format llava-json trains locally; the mistral-api backend takes chat JSONL")
+        return
+    if not is_vqa(d.dataset):
+        get_dataset(d.dataset)
+        return
+    check_types(d.question_types, get_vqa(d.dataset))
+    checks = [(d.grid in (1, 2, 3), "data.grid must be 1, 2 or 3"), (0 < d.fill <= 1, "data.fill must be in (0, 1]"),
+              (min(d.train_canvases, d.valid_canvases, d.test_canvases) >= 1, "data.*_canvases must be >= 1"),
+              (d.questions_per_canvas >= 1 and d.turns >= 1, "data.questions_per_canvas and data.turns must be >= 1"),
+              (cfg.backend == "local", "the VQA sets train locally; the mistral-api backend is for classification"),
+              (cfg.train.train_file is None, "train.train_file is for classification datasets"),
+              (not cfg.train.augment_flip, "train.augment_flip mirrors the canvas, which swaps its left and right "
+                                           "cells and falsifies the answers; leave it off for the VQA sets"),
+              (cfg.eval.tta in ("none", "shift4", "shift8"), "eval.tta for the VQA sets: none, shift4 or shift8 "
+                                                             "(mirrored views would swap the cells)")]
+    for ok, msg in checks:
+        if not ok:
+            raise UserError(f"config: {msg}")
 
 
 def _list_index(node: list, key: str, item: str) -> int:
@@ -386,7 +448,6 @@ def _list_item(node: list, key: str, item: str) -> dict:
 
 def validate(cfg: RunConfig) -> RunConfig:
     from .ascii.render import check_ramp
-    from .data.datasets import get_dataset
     from .data.augment import tta_views
     from .models.ascii_tokenizer import MIN_VOCAB
     from .models.backbones import get_backbone
@@ -396,7 +457,7 @@ def validate(cfg: RunConfig) -> RunConfig:
 
     if cfg.route not in ROUTES:
         raise UserError(f"unknown route {cfg.route!r}; known: {', '.join(ROUTES)}")
-    get_dataset(cfg.data.dataset)
+    _validate_data(cfg)
     get_backbone(cfg.model.backbone)
     if cfg.route == "ascii" and cfg.vision is not None:
         raise UserError("config: a `vision` section is for route: llava; this config's route is ascii")
@@ -417,7 +478,8 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise UserError(f"config name {cfg.name!r} must be a plain folder name")
     checks = [(cfg.ascii.width >= 1 and cfg.ascii.height >= 1, "ascii.width and ascii.height must be >= 1"),
               (cfg.tokenizer.kind in TOKENIZER_KINDS, f"tokenizer.kind must be one of {', '.join(TOKENIZER_KINDS)}"),
-              (cfg.tokenizer.split in ("none", "rows", "chunks"), "tokenizer.split must be none, rows or chunks"),
+              (cfg.tokenizer.split in ("none", "rows", "chunks", "words"),
+               "tokenizer.split must be none, rows, chunks or words"),
               (cfg.tokenizer.chunk_size >= 1, "tokenizer.chunk_size must be >= 1"),
               (cfg.tokenizer.vocab_size >= MIN_VOCAB, f"tokenizer.vocab_size must be >= {MIN_VOCAB} "
                                                       "(special, base-alphabet and byte-fallback tokens come first)"),
@@ -458,7 +520,8 @@ def _validate_llava(cfg: RunConfig) -> None:
     checks = [(cfg.backend == "local", "route: llava trains locally; the mistral-api backend is for route: ascii"),
               (cfg.prompt.template != "classify", "prompt.template classify describes ASCII art; use ask or plain "
                                                   "on route: llava"),
-              (cfg.tokenizer.kind == "default", "tokenizer.kind ascii-bpe is for route: ascii"),
+              (cfg.tokenizer.kind == "default" or _questions(cfg),
+               "tokenizer.kind ascii-bpe on route: llava is for question sets (a BPE of their text)"),
               (cfg.train.train_file is None, "train.train_file (a chat JSONL) is for route: ascii")]
     for ok, msg in checks:
         if not ok:

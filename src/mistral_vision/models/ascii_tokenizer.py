@@ -31,7 +31,7 @@ from ..errors import UserError, one_of
 from .tokenizer import CHAR_ALPHABET, SPECIAL_TOKENS, TINY_CHAT_TEMPLATE
 
 BYTE_TOKENS = tuple(f"<0x{b:02X}>" for b in range(256))
-SPLITS = ("none", "rows", "chunks")
+SPLITS = ("none", "rows", "chunks", "words")
 # Smallest useful vocabulary: specials + base alphabet + byte fallback + at least one merge.
 MIN_VOCAB = len(SPECIAL_TOKENS) + len(CHAR_ALPHABET) + len(BYTE_TOKENS) + 1
 REFERENCE_TOKENIZERS = ("char", "mistral-v1", "mistral-tekken")
@@ -65,6 +65,8 @@ def train_ascii_tokenizer(texts, vocab_size: int = 1024, split: str = "none", ch
         if chunk_size < 1:
             raise UserError(f"tokenizer chunk_size must be >= 1, got {chunk_size}")
         core.pre_tokenizer = pre_tokenizers.Split(Regex(f"[^\n]{{1,{chunk_size}}}\n?|\n"), behavior="isolated")
+    elif split == "words":           # question text: merges stay inside a word; digits and marks stand alone
+        core.pre_tokenizer = pre_tokenizers.Split(Regex(r" ?[A-Za-z]+| ?[^A-Za-z]"), behavior="isolated")
     trainer = trainers.BpeTrainer(vocab_size=vocab_size - len(BYTE_TOKENS), special_tokens=list(SPECIAL_TOKENS),
                                   initial_alphabet=list(CHAR_ALPHABET), show_progress=False)
     core.train_from_iterator(texts, trainer)
@@ -226,15 +228,34 @@ def check_round_trip(tok, texts) -> None:
 
 # -- in a run ----------------------------------------------------------------------------
 def training_texts(cfg, limit: int) -> list[str]:
-    """User-turn texts (prompt template + art) of the first ``limit`` training images, unaugmented."""
-    from ..data.datasets import get_dataset
+    """User-turn texts (prompt template + art) of the first ``limit`` training images, unaugmented; for
+    question sets, the first ``limit`` conversations' turns with the art in place of ``<image>``."""
+    from ..data.questions import is_question_set, label_names_for
     from ..prompts import PromptFormat
 
     d, a = cfg.data, cfg.ascii
+    if is_question_set(d):
+        return _conversation_texts(cfg, limit)
     arts = render_split(d.dataset, "train", a.width, a.height, a.crop, a.ramp, min(limit, d.train_limit or limit),
                         d.data_dir, d.offline, d.valid_size, d.split_seed, a.invert)
-    fmt, names = PromptFormat(cfg.prompt.template, cfg.prompt.system), get_dataset(d.dataset).label_names
+    fmt, names = PromptFormat(cfg.prompt.template, cfg.prompt.system), label_names_for(d)
     return [fmt.messages(art, names, d.dataset, a.width, a.height)[-1]["content"] for art in arts]
+
+
+def _conversation_texts(cfg, limit: int) -> list[str]:
+    import numpy as np
+
+    from ..ascii.render import render_ascii
+    from ..data.questions import IMAGE, load_questions
+
+    a = cfg.ascii
+    qs = load_questions(cfg.data, "train", conversations=True).subset(limit)
+    if cfg.route != "ascii":             # the image is the tower's: the text alone, <image> stays a special token
+        return ["\n".join(t.replace(IMAGE, "") for _, t in it.turns) for it in qs.items]
+    rows = sorted({it.image for it in qs.items if it.image >= 0})
+    arts = dict(zip(rows, render_ascii(np.stack([qs.images[r] for r in rows]), a.width, a.height, a.ramp, a.invert,
+                                       a.crop))) if rows else {}
+    return ["\n".join(t.replace(IMAGE, arts.get(it.image, "")) for _, t in it.turns) for it in qs.items]
 
 
 def run_tokenizer(cfg, spec, run_dir: Path, log=print):
@@ -245,14 +266,14 @@ def run_tokenizer(cfg, spec, run_dir: Path, log=print):
     ``tokenizer.path``), used alone by tiny presets or merged into a checkpoint's tokenizer.
     ``label_tokens`` adds the class names as single tokens on top of either.
     """
-    from ..data.datasets import get_dataset
+    from ..data.questions import label_names_for
 
     tok = _run_tokenizer(cfg, spec, run_dir, log)
     from .chat_templates import set_chat_template
 
     set_chat_template(tok, cfg.prompt.chat_template)
     if cfg.tokenizer.label_tokens:
-        added = add_label_tokens(tok, get_dataset(cfg.data.dataset).label_names)
+        added = add_label_tokens(tok, label_names_for(cfg.data))
         if added:
             log(f"      added {len(added)} class names as single tokens")
     return tok
@@ -270,9 +291,17 @@ def add_label_tokens(tok, names) -> list[str]:
 def _run_tokenizer(cfg, spec, run_dir: Path, log):
     from .backbones import load_tokenizer
 
-    tc = cfg.tokenizer
-    if tc.kind == "default":
+    if cfg.tokenizer.kind == "default":
         return load_tokenizer(spec)
+    return learned_tokenizer(cfg, spec, run_dir, log)
+
+
+def learned_tokenizer(cfg, spec, run_dir: Path, log):
+    """The BPE learned from the run's training texts (or copied from ``tokenizer.path``), kept in
+    ``run_dir/tokenizer``: alone for tiny presets, merged into a checkpoint's tokenizer otherwise."""
+    from .backbones import load_tokenizer
+
+    tc = cfg.tokenizer
     keep = Path(run_dir) / "tokenizer"
     if not (keep / "tokenizer.json").is_file():
         if tc.path:

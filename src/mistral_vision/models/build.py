@@ -54,7 +54,7 @@ def _ascii_load(model_dir, manifest, dtype, cfg):
 def _llava_build(cfg, run_dir, log):
     from .llava import build_llava
 
-    return build_llava(cfg, log)
+    return build_llava(cfg, log, run_dir)
 
 
 def _llava_save(model, processor, out_dir, cfg):

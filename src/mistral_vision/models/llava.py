@@ -23,13 +23,13 @@ IMAGE_TOKEN = "<image>"
 LLM_LORA_TARGET = r".*language_model.*\.({})"
 
 
-def llava_tokenizer(spec, label_names=()):
-    """The backbone's tokenizer with ``<image>`` (and a pad token, for checkpoints without one) added;
-    ``label_names`` become single tokens (``tokenizer.label_tokens``), as on the ASCII route."""
+def llava_tokenizer(spec, label_names=(), tok=None):
+    """The backbone's tokenizer (or ``tok``: the run's learned one) with ``<image>`` (and a pad token, for
+    checkpoints without one) added; ``label_names`` become single tokens (``tokenizer.label_tokens``)."""
     from .ascii_tokenizer import add_label_tokens
     from .backbones import load_tokenizer
 
-    tok = load_tokenizer(spec)
+    tok = tok if tok is not None else load_tokenizer(spec)
     if label_names:
         add_label_tokens(tok, label_names)
     if not spec.is_tiny and tok.pad_token in (None, tok.unk_token, tok.eos_token):
@@ -98,17 +98,25 @@ def _tiny_tower(vision_config, mc):
     return AutoModel.from_config(vision_config).to(torch_dtype(mc.dtype))
 
 
-def build_llava(cfg, log=print):
-    """A fresh trainable LLaVA model of ``cfg`` -> (model, LlavaProcessor)."""
-    from ..data.datasets import get_dataset
+def build_llava(cfg, log=print, run_dir=None):
+    """A fresh trainable LLaVA model of ``cfg`` -> (model, LlavaProcessor).
+
+    ``tokenizer.kind: ascii-bpe`` (question sets): a BPE learned from the run's conversation texts
+    replaces the tiny presets' character tokenizer (kept in ``run_dir/tokenizer``)."""
+    from ..data.questions import label_names_for
     from .backbones import get_backbone
     from .chat_templates import set_chat_template
     from .vision import get_tower
 
     vc, mc = cfg.vision, cfg.model
     spec = get_backbone(mc.backbone)
-    names = get_dataset(cfg.data.dataset).label_names if cfg.tokenizer.label_tokens else ()
-    tok = llava_tokenizer(spec, names)
+    names = label_names_for(cfg.data) if cfg.tokenizer.label_tokens else ()
+    learned = None
+    if cfg.tokenizer.kind != "default":
+        from .ascii_tokenizer import learned_tokenizer
+
+        learned = learned_tokenizer(cfg, spec, run_dir, log)
+    tok = llava_tokenizer(spec, names, learned)
     set_chat_template(tok, cfg.prompt.chat_template)
     model, vision_config = assemble(cfg, tok)
     processor = make_processor(vc, tok, vision_config)

@@ -55,7 +55,8 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    from ..data.datasets import get_dataset, load_split
+    from ..data.datasets import load_split
+    from ..data.questions import is_question_set, label_names_for, load_questions
     from ..models.build import build_run_model, is_saved, save_run_model
     from ..tasks import make_task
 
@@ -90,10 +91,21 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
         if hasattr(model, "enable_input_require_grads"):
             model.enable_input_require_grads()     # frozen embeddings still need grads to flow
     d = cfg.data
-    data = None if tc.train_file else load_split(d.dataset, "train", d.data_dir, d.offline, d.valid_size,
-                                                 d.split_seed).subset(d.train_limit)
-    task = make_task(cfg, processor, get_dataset(d.dataset).label_names)
-    source = training_source(cfg, task, data)
+    if tc.train_file:
+        data = None
+    elif is_question_set(d):
+        data = load_questions(d, "train", conversations=True)
+    else:
+        data = load_split(d.dataset, "train", d.data_dir, d.offline, d.valid_size, d.split_seed).subset(d.train_limit)
+    task = make_task(cfg, processor, label_names_for(d))
+    sources = {}
+
+    def source_of(stage):                          # stages that read the same data share one source
+        if stage.data not in sources:
+            sources[stage.data] = training_source(cfg, task, data, stage)
+        return sources[stage.data]
+
+    source = source_of(stages[0])
     monitor = monitor_factory(cfg, task) if (monitor_factory and tc.eval_every and source.task is not None) else None
     metrics_path = run_dir / "metrics.jsonl"
     if main and not resume and metrics_path.exists():
@@ -113,7 +125,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
         if stage.init_from:
             load_stage_result(model, Path(stage.init_from), who=f"stages[{i}].init_from")
             log(f"      stage {key}: starting from {stage.init_from}")
-        info = _fit_stage(cfg, acc, model, task, source, stage, i, step_base, resume, monitor, progress, log)
+        info = _fit_stage(cfg, acc, model, task, source_of(stage), stage, i, step_base, resume, monitor, progress, log)
         acc.wait_for_everyone()
         if main:
             save_stage_result(model, stage, result_dir, info)
@@ -121,7 +133,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
         wall += info["wall_s"]
         totals.append(info)
     acc.wait_for_everyone()
-    samples = len(source)
+    samples = max(len(s) for s in sources.values())
     summary = {"steps": step_base, "epochs": round(sum(t["epochs"] for t in totals), 4), "train_samples": samples,
                "wall_s": round(wall, 1), "processes": acc.num_processes,
                "params": sum(p.numel() for p in model.parameters()),

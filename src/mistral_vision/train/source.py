@@ -1,5 +1,7 @@
 """Where training examples come from: a registered dataset (encoded by the run's task fresh
-each epoch, with optional augmentation) or a chat JSONL file (fixed). Not for: batching or the loop.
+each epoch, with optional augmentation), a question set's conversations (the same, every
+assistant turn trained; a stage may take only its captions or its questions, or a LLaVA JSON
+file of its own), or a chat JSONL file (fixed). Not for: batching or the loop.
 """
 from __future__ import annotations
 
@@ -70,8 +72,51 @@ class ChatFileSource:
         return self.examples
 
 
-def training_source(cfg, task, data):
-    """Examples of ``cfg.train.train_file`` if set (ASCII route), else of the training split ``data``."""
+class ConversationSource:
+    """Conversations of a question set (``data/questions.py``), encoded by the task; images augmented per
+    epoch like a dataset's. Token ids are kept across epochs when only the image tensors change (LLaVA)."""
+
+    def __init__(self, cfg, task, qset):
+        self.qset, self.task = qset, task
+        t = cfg.train
+        self.augment = dict(shift=t.augment_shift, rotate=t.augment_rotate, scale=t.augment_scale, flip=t.augment_flip)
+        self.seed = t.seed
+        self._pairs = None
+        self._fixed = None
+
+    def __len__(self) -> int:
+        return len(self.qset)
+
+    def epoch_examples(self, epoch: int) -> Examples:
+        if self._fixed is not None:
+            return self._fixed
+        images = self.qset.images
+        if any(self.augment.values()):
+            if not isinstance(images, (list, np.ndarray)) or len({np.shape(im) for im in images}) != 1:
+                raise UserError("train.augment_* needs images of one size held in memory (the VQA sets); "
+                                "turn augmentation off for this LLaVA JSON data")
+            images = augment_images(np.stack(images), np.random.default_rng([self.seed, epoch, 1]), **self.augment)
+        keep = None if self.task.text_sees_pixels else self._pairs
+        out = self.task.conversation_examples(self.qset.items, images, keep)
+        self._pairs = out.pairs
+        if not any(self.augment.values()):
+            self._fixed = out
+        return out
+
+
+def training_source(cfg, task, data, stage=None):
+    """Examples of ``cfg.train.train_file`` if set (ASCII route), of a question set's conversations (those
+    ``stage.data`` selects), else of the training split ``data``."""
     if cfg.train.train_file:              # config validation keeps this to the ascii route
         return ChatFileSource(cfg.train.train_file, task.tokenizer)
+    from ..data.questions import QuestionSet, load_questions
+
+    if isinstance(data, QuestionSet):
+        which = getattr(stage, "data", None)
+        if which not in (None, "all", "captions", "questions"):
+            from dataclasses import replace
+
+            d = replace(cfg.data, image_folder=stage.image_folder or cfg.data.image_folder, train_limit=None)
+            return ConversationSource(cfg, task, load_questions(d, "train", True, path=which))
+        return ConversationSource(cfg, task, data.select(which))
     return DatasetSource(cfg, task, data)
