@@ -38,8 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--debug", action="store_true", help="show tracebacks for user errors")
     sub = ap.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("prepare", help="render a dataset as ASCII chat JSONL (train/valid/test)")
+    p = sub.add_parser("prepare", help="render a dataset as ASCII chat JSONL (train/valid/test), or write a VQA "
+                                       "set as LLaVA JSON + images (--route llava)")
     _add_data_args(p, dataset_required=True)
+    p.add_argument("--route", choices=("ascii", "llava"), default="ascii",
+                   help="VQA sets: llava writes LLaVA JSON + an image folder, ascii chat JSONL with the art")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="VQA sets: data settings, e.g. train_canvases=5000 (config keys of `data`)")
     p.add_argument("--ascii-size", type=int, default=14, help="characters per line and lines (square)")
     p.add_argument("--width", type=int, help="characters per line (overrides --ascii-size)")
     p.add_argument("--height", type=int, help="lines (overrides --ascii-size)")
@@ -51,8 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("validate", help="check a chat JSONL against Mistral's fine-tuning format")
+    p = sub.add_parser("validate", help="check a chat JSONL against Mistral's fine-tuning format, or a LLaVA "
+                                        "JSON (.json) and its images")
     p.add_argument("file")
+    p.add_argument("--image-folder", help="LLaVA JSON: the folder image paths are relative to")
     p = sub.add_parser("reformat", help="repair a chat JSONL; report every sample not kept")
     p.add_argument("file")
     p.add_argument("--out", help="default: FILE with .reformatted.jsonl")
@@ -74,10 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tta_arg(p)
     _add_backend_args(p)
 
-    p = sub.add_parser("evaluate", help="metrics.json + figures for one split")
+    p = sub.add_parser("evaluate", help="metrics.json + figures for one split, or a LLaVA JSON question file")
     p.add_argument("run_dir")
-    _add_data_args(p, dataset_required=True)
-    p.add_argument("--split", required=True, choices=("train", "valid", "test"))
+    _add_data_args(p)
+    p.add_argument("--split", choices=("train", "valid", "test"))
+    p.add_argument("--questions", help="a LLaVA JSON file of questions with answers (instead of --dataset)")
+    p.add_argument("--image-folder", help="with --questions: the folder its image paths are relative to")
+    p.add_argument("--answers", choices=("score", "generate"), default="score",
+                   help="question sets: score the candidate answers (default), or generate and parse option "
+                        "letters as LLaVA's ScienceQA evaluation does")
     p.add_argument("--limit", type=int)
     _add_tta_arg(p)
     _add_backend_args(p)
@@ -187,11 +199,43 @@ def _quiet_libraries() -> None:
     hf_logging.set_verbosity_error()
 
 
+def _is_vqa(dataset) -> bool:
+    from .data.vqa import is_vqa
+
+    return bool(dataset) and is_vqa(dataset)
+
+
+def _answers_questions(run_dir) -> bool:
+    """True if the run was trained on a question set (its evaluations are question sets too)."""
+    from pathlib import Path
+
+    from .data.questions import is_question_set
+
+    if not (Path(run_dir) / "config.json").is_file():
+        return False
+    from .config import load_run_config
+
+    return is_question_set(load_run_config(run_dir).data)
+
+
 def _cmd(args) -> int:
     c = args.command
     if c in ("train", "predict", "evaluate", "run", "export", "chat") or (c == "compare" and not args.analytic):
         _quiet_libraries()
-    if c == "prepare":
+    if c == "prepare" and _is_vqa(args.dataset):
+        from .config import DataConfig, from_dict
+        from .pipeline import prepare_vqa
+
+        sets = dict(kv.split("=", 1) for kv in args.set if "=" in kv)
+        import yaml
+
+        d = from_dict(DataConfig, {"dataset": args.dataset, "valid_size": args.valid_size,
+                                   "split_seed": args.split_seed, "data_dir": args.data_dir, "offline": args.offline,
+                                   **{k: yaml.safe_load(v) for k, v in sets.items()}}, "data")
+        counts = prepare_vqa(args.dataset, args.out, args.route, d)
+        for split, n in counts.items():
+            print(f"{args.out}/{split}.{'json' if args.route == 'llava' else 'jsonl'}: {n} samples")
+    elif c == "prepare":
         from .pipeline import prepare
 
         w, h = args.width or args.ascii_size, args.height or args.ascii_size
@@ -199,6 +243,16 @@ def _cmd(args) -> int:
                          args.crop, args.template, valid_size=args.valid_size, split_seed=args.split_seed)
         for split, n in counts.items():
             print(f"{args.out}/{split}.jsonl: {n} samples")
+    elif c == "validate" and (args.file.endswith(".json") or args.image_folder):
+        from .data.llava_json import validate_llava_json
+
+        n, problems = validate_llava_json(args.file, args.image_folder)
+        for msg in problems:
+            print(f"{args.file}: {msg}")
+        if problems:
+            print(f"{args.file}: {len(problems)} problem(s) in {n} samples", file=sys.stderr)
+            return 2
+        print(f"{args.file}: OK, {n} samples (LLaVA JSON)")
     elif c == "validate":
         from .chatfile import check_file
 
@@ -237,9 +291,21 @@ def _cmd(args) -> int:
             for rec in read_jsonl_tolerant(r.path):
                 how = f"p={rec['prob']:.3f}" if rec.get("prob") is not None else f"answer {rec.get('answer')!r}"
                 print(f"  {rec.get('source', rec['index'])}: {rec['pred_name']} ({how})")
+    elif c == "evaluate" and (args.questions or _is_vqa(args.dataset) or args.dataset == "llava-json"
+                              or _answers_questions(args.run_dir)):
+        from .eval.questions import evaluate_questions
+
+        if not args.questions and not args.split:
+            raise UserError("evaluate --dataset needs --split")
+        m = evaluate_questions(args.run_dir, args.dataset, args.split, args.questions, args.image_folder, args.limit,
+                               tta=args.tta, answers=args.answers)
+        types = ", ".join(f"{t} {v['accuracy']:.3f}" for t, v in m["per_type"].items())
+        print(f"accuracy {m['accuracy']:.4f} on {m['n']} questions ({types}); see {m['eval_dir']}/")
     elif c == "evaluate":
         from .eval.evaluate import evaluate
 
+        if not args.dataset or not args.split:
+            raise UserError("evaluate needs --dataset and --split (or --questions FILE)")
         m = evaluate(args.run_dir, args.dataset, args.split, args.data_dir, args.offline, args.limit,
                      backend=args.backend, model=args.model, server_url=args.server_url, tta=args.tta)
         print(f"accuracy {m['accuracy']:.4f} on {m['n']} images; see {m['eval_dir']}/")

@@ -49,6 +49,61 @@ def prepare(dataset: str, out: str | Path, data_dir=None, offline: bool = False,
     return counts
 
 
+def prepare_vqa(dataset: str, out: str | Path, route: str = "llava", data=None, ascii_cfg=None, log=print) -> dict:
+    """A synthetic VQA set on disk, every split its base dataset has.
+
+    ``llava``: LLaVA JSON (``{split}.json``: training conversations and captions; valid / test:
+    single-turn questions with answers, ``type`` and ``candidates`` keys) plus an image folder
+    (``images/{split}/{row}.png``), readable by LLaVA's own tools. ``ascii``: chat JSONL in
+    Mistral's fine-tuning format with each canvas's ASCII art in the first user turn.
+    ``data`` is a DataConfig (sizes, seed, grid); the folder is written whole or not at all.
+    """
+    from dataclasses import replace
+
+    from PIL import Image
+
+    from .config import AsciiConfig, DataConfig
+    from .data.llava_json import write_llava_json
+    from .data.questions import from_vqa, vqa_json_samples, vqa_split
+    from .io import atomic_dir, write_json, write_jsonl
+
+    if route not in ("llava", "ascii"):
+        raise UserError(f"unknown route {route!r}; known: ascii, llava")
+    d = replace(data or DataConfig(), dataset=dataset, format="idx")
+    from .data.vqa import check_types, get_vqa
+
+    check_types(d.question_types, get_vqa(dataset))
+    counts = {}
+    with atomic_dir(out) as tmp:
+        for split in ("train", "valid", "test"):
+            try:
+                sp = vqa_split(d, split)
+            except UserError as e:
+                if split != "test":
+                    raise
+                log(f"note: test split not written: {e}")
+                continue
+            conv = split == "train"
+            if route == "llava":
+                folder = tmp / "images" / split
+                folder.mkdir(parents=True)
+                for row, img in enumerate(sp.images):
+                    Image.fromarray(img).save(folder / f"{row:06d}.png")
+                samples = vqa_json_samples(sp, conv, lambda row, s=split: f"{s}/{row:06d}.png")
+                write_llava_json(tmp / f"{split}.json", samples)
+            else:
+                from .tasks.ascii import AsciiTask
+
+                a = ascii_cfg or AsciiConfig(width=28, height=28)
+                task = AsciiTask(None, sp.label_names, dataset, a.width, a.height, a.ramp, a.invert, a.crop)
+                qs = from_vqa(sp, conv)
+                samples = [{"messages": task.turn_messages(it.turns, qs.images[it.image])} for it in qs.items]
+                write_jsonl(tmp / f"{split}.jsonl", samples)
+            counts[split] = len(samples)
+        write_json(tmp / PREPARE_FILE, {"data": {k: v for k, v in vars(d).items()}, "route": route})
+    return counts
+
+
 def train_run(cfg, resume: bool = False, progress: bool = True) -> dict:
     """Train ``cfg`` with the validation monitor drawing the training curve; returns the summary."""
     from .infer.monitor import validation_monitor
@@ -69,7 +124,13 @@ def run(config_path: str | Path | None, overrides: list[str] | None = None, prog
     cfg = load_config(config_path, overrides)
     run_dir = cfg.run_dir
     d, a = cfg.data, cfg.ascii
-    if cfg.route == "ascii":
+    from .data.questions import is_question_set
+
+    questions = is_question_set(d)
+    if questions:
+        log(f"[1/4] prepare: nothing to write ({d.dataset if d.format == 'idx' else d.path}: the question set is "
+            "read or generated in memory; `prepare --route llava` writes it as files)")
+    elif cfg.route == "ascii":
         log(f"[1/4] prepare: {d.dataset} -> {run_dir / 'data'}")
         counts = prepare(d.dataset, run_dir / "data", d.data_dir, d.offline, a.width, a.height, a.ramp, a.invert,
                          a.crop, cfg.prompt.template, cfg.prompt.system, d.valid_size, d.split_seed,
@@ -89,6 +150,14 @@ def run(config_path: str | Path | None, overrides: list[str] | None = None, prog
         limit = {"train": d.train_limit, "valid": d.valid_limit, "test": d.test_limit}[split]
         log(f"[3/4] evaluate: {split}")
         try:
+            if questions:
+                from .eval.questions import evaluate_questions
+
+                m = evaluate_questions(run_dir, d.dataset if d.format == "idx" else "llava-json", split,
+                                       progress=progress)
+                log("      " + ", ".join(f"{t} {v['accuracy']:.3f}" for t, v in m["per_type"].items()))
+                log(f"      accuracy {m['accuracy']:.4f} on {m['n']} questions")
+                continue
             m = evaluate(run_dir, d.dataset, split, d.data_dir, d.offline, limit, progress)
         except UserError as e:
             if split != "test":

@@ -91,7 +91,8 @@ def plot_gallery(items: list[dict], path: Path, title: str) -> bool:
     per = 3 if any(it.get("art") for it in items) else 2
     cols = min(4, len(items))
     rows = (len(items) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols * per, figsize=(cols * 1.8 * per, rows * 2.2),
+    cap_lines = max(it["caption"].count("\n") + 1 for it in items)       # long captions (questions) get room
+    fig, axes = plt.subplots(rows, cols * per, figsize=(cols * 1.8 * per, rows * (2.0 + 0.14 * cap_lines)),
                              gridspec_kw={"width_ratios": [1, 1, 1.6][:per] * cols}, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
@@ -109,9 +110,29 @@ def plot_gallery(items: list[dict], path: Path, title: str) -> bool:
             a_art.text(0, 1, it["art"], family="monospace", fontsize=max(2.5, min(7.0, 95 / max(len(lines), 1))),
                        va="top", ha="left", transform=a_art.transAxes, linespacing=1.0)
         a_img.text(0, -0.08, it["caption"], fontsize=7, transform=a_img.transAxes, va="top")
+    height = fig.get_size_inches()[1]
+    fig.subplots_adjust(top=1 - 0.45 / height, hspace=0.25 + 0.06 * cap_lines)   # title close, captions clear of the next row
     fig.suptitle(title, fontsize=10)
     _save(fig, path)
     return True
+
+
+def plot_per_type(per_type: dict, path: Path, title: str) -> None:
+    """Accuracy per question type with its 95% interval, and each type's number of questions."""
+    plt = _figure()
+    names = list(per_type)
+    acc = [100 * per_type[t]["accuracy"] for t in names]
+    lo = [max(0.0, 100 * (per_type[t]["accuracy"] - per_type[t]["ci95"][0])) for t in names]   # rounding at 0 / 100%
+    hi = [max(0.0, 100 * (per_type[t]["ci95"][1] - per_type[t]["accuracy"])) for t in names]
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(names) + 1), 3.2))
+    ax.bar(range(len(names)), acc, yerr=[lo, hi], color="#4c72b0", alpha=0.75, capsize=3)
+    for i, t in enumerate(names):
+        ax.text(i, 1, f"n={per_type[t]['n']}", ha="center", fontsize=7, color="white")
+    ax.set_xticks(range(len(names)), names, fontsize=8, rotation=20)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title, fontsize=9)
+    _save(fig, path)
 
 
 def plot_seed_accuracies(rows: list[dict], path: Path) -> None:

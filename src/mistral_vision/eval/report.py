@@ -27,6 +27,9 @@ def write_report(run_dir: str | Path, notes: list[str] | None = None) -> Path:
     c = to_dict(cfg)
     L = _api_training(cfg, run_dir) if cfg.backend == "mistral-api" else _local_training(cfg, run_dir, plot_curves)
     evals = load_metrics(run_dir)
+    questions = {k: m for k, m in evals.items() if "per_type" in m}
+    evals = {k: m for k, m in evals.items() if k not in questions}
+    L += _question_results(questions)
     if evals:
         L += ["## Results", "", "| split | n | accuracy | 95% CI | majority baseline | macro F1 | mean NLL | unparseable "
               "| test-time views |", "|---|---|---|---|---|---|---|---|---|"]
@@ -70,6 +73,32 @@ def write_report(run_dir: str | Path, notes: list[str] | None = None) -> Path:
     return path
 
 
+def _question_results(evals: dict) -> list[str]:
+    """Question-set results: overall and per question type, with intervals, IMG accuracy and FAILED answers."""
+    if not evals:
+        return []
+    L = ["## Results (questions)", "", "| evaluation | n | accuracy | 95% CI | with image (IMG) | failed | answers "
+         "| test-time views | questions/s |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, m in evals.items():
+        lo, hi = m["ci95"]
+        img = m.get("img")
+        L.append(f"| {name} | {m['n']} | **{_pct(m['accuracy'])}** | {_pct(lo)} - {_pct(hi)} | "
+                 f"{_pct(img['accuracy']) + ' (n=' + str(img['n']) + ')' if img else 'n/a'} | {m['failed']} | "
+                 f"{m['answers']} | {m['tta']} | {m.get('questions_per_s') or ''} |")
+    L.append("")
+    for name, m in evals.items():
+        types = list(m["per_type"])
+        L += [f"### {name}", "", "| type | " + " | ".join(types) + " |", "|---" * (len(types) + 1) + "|",
+              "| accuracy | " + " | ".join(_pct(m["per_type"][t]["accuracy"]) for t in types) + " |",
+              "| 95% CI | " + " | ".join(f"{_pct(m['per_type'][t]['ci95'][0])} - {_pct(m['per_type'][t]['ci95'][1])}"
+                                        for t in types) + " |",
+              "| n | " + " | ".join(str(m["per_type"][t]["n"]) for t in types) + " |", "",
+              f"![accuracy per question type](eval/{name}/per_type.png)", ""]
+        if m.get("gallery"):
+            L += [f"![wrong answers](eval/{name}/wrong_answers.png)", ""]
+    return L
+
+
 def _local_training(cfg, run_dir: Path, plot_curves) -> list[str]:
     summary_path = run_dir / "train_summary.json"
     if not summary_path.is_file():
@@ -87,7 +116,8 @@ def _local_training(cfg, run_dir: Path, plot_curves) -> list[str]:
          + f", {summary['params']:,} parameters ({summary['trainable_params']:,} trained), "
          + _tokenizer_words(cfg) + ".", "",
          "## Training", "",
-         f"{summary['steps']} steps = {summary['epochs']} epochs over {summary['train_samples']:,} images "
+         f"{summary['steps']} steps = {summary['epochs']} epochs over {summary['train_samples']:,} "
+         f"{'conversations' if _is_questions(cfg) else 'images'} "
          f"in {summary['wall_s'] / 60:.1f} min on {summary['processes']} process(es)"
          + (f"; median {rates[len(rates) // 2]:.0f} images/s, {toks[len(toks) // 2]:.0f} tokens/s" if rates else "")
          + (f"; peak memory {summary['peak_rss_mb']:,.0f} MB." if summary.get("peak_rss_mb") else "."),
@@ -115,6 +145,12 @@ def _api_training(cfg, run_dir: Path) -> list[str]:
     else:
         L += [f"No job recorded; predictions come from `{cfg.api.fine_tuned_model}`.", ""]
     return L
+
+
+def _is_questions(cfg) -> bool:
+    from ..data.questions import is_question_set
+
+    return is_question_set(cfg.data)
 
 
 def _tokenizer_words(cfg) -> str:

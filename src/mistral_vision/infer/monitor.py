@@ -25,9 +25,35 @@ class ValidationMonitor:
         return correct / self.n
 
 
-def validation_monitor(cfg, task) -> ValidationMonitor:
+class QuestionMonitor:
+    """Accuracy on the first validation questions whose answers are scored (free-form ones are skipped:
+    generating them every few hundred steps would cost more than the training it watches)."""
+
+    def __init__(self, task, qset, batch_size: int, score_eos: bool):
+        self.task, self.qset, self.batch_size, self.score_eos = task, qset, batch_size, score_eos
+        self.idx = [i for i, it in enumerate(qset.items) if it.candidates is not None]
+        self.n = len(self.idx)
+
+    def __call__(self, model) -> float:
+        from .questions import QuestionAnswerer
+
+        model.eval()
+        answerer = QuestionAnswerer(model, self.task, self.score_eos)
+        correct = 0
+        for i in range(0, self.n, self.batch_size):
+            correct += sum(r["correct"] for r in answerer.answer(self.qset, self.idx[i:i + self.batch_size]))
+        return correct / max(self.n, 1)
+
+
+def validation_monitor(cfg, task):
     from ..data.datasets import load_split
+    from ..data.questions import is_question_set, load_questions
 
     d = cfg.data
+    if is_question_set(d):
+        if d.format == "llava-json" and not d.valid_path:
+            return None
+        qs = load_questions(d, "valid").subset(cfg.train.eval_samples)
+        return QuestionMonitor(task, qs, cfg.eval.batch_size, cfg.eval.score_eos)
     valid = load_split(d.dataset, "valid", d.data_dir, d.offline, d.valid_size, d.split_seed).subset(cfg.train.eval_samples)
     return ValidationMonitor(task, valid.images, valid.labels, cfg.eval.batch_size, cfg.eval.score_eos)
