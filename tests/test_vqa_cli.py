@@ -44,7 +44,9 @@ def test_run_writes_per_type_metrics_for_every_split(vqa_run):
     summary = json.loads((run / "train_summary.json").read_text())
     assert [s["name"] for s in summary["stages"]] == ["align", "instruct"]
     curve = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert any("valid_accuracy" in r for r in curve)
+    checks = [r for r in curve if "valid_accuracy" in r]
+    per_type = checks[-1]["valid_per_type"]                    # the monitor's scored types, for the curve
+    assert len(per_type) >= 3 and "caption" not in per_type and all(0 <= v <= 1 for v in per_type.values())
 
 
 def test_scored_answers_are_candidates_and_captions_are_generated(vqa_run):
@@ -208,3 +210,46 @@ def _cfg(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("name: x\n")
     return p
+
+
+def test_training_on_llava_json_files_with_a_stage_of_its_own(vqa_run, tmp_path, monkeypatch):
+    """data.format llava-json: stage 0 reads its own file, stage 1 the run's; images read lazily per batch."""
+    import mistral_vision.data.questions as questions
+
+    root, _ = vqa_run
+    out = root / "prepared"          # written by test_prepare_writes_llava_json_that_validates_and_evaluates
+    if not (out / "train.json").exists():
+        assert main(["prepare", "--dataset", "mnist-vqa", "--route", "llava", "--out", str(out), "--data-dir",
+                     str(root / "data"), "--offline", "--valid-size", "100", "--set", "train_canvases=30",
+                     "--set", "valid_canvases=16", "--set", "test_canvases=8"]) == 0
+    captions = [s for s in json.loads((out / "train.json").read_text()) if s["type"] == "caption"]
+    (tmp_path / "captions.json").write_text(json.dumps(captions))
+    monkeypatch.setattr(questions, "IN_MEMORY", 0)
+    over = tiny_overrides(root / "data", name="lj", route="llava", **{
+        **VQA, "data.dataset": "mnist", "data.format": "llava-json", "data.path": str(out / "train.json"),
+        "data.valid_path": str(out / "valid.json"), "data.image_folder": str(out / "images"),
+        "eval.splits": "[valid]", "train.eval_every": 0,
+        "stages": f"[{{name: a, data: {tmp_path / 'captions.json'}, trainable: {{projector: 0.003}}, epochs: 1}}, "
+                  "{name: b, trainable: {projector: 0.003, llm: 0.003}, epochs: 1}]"})
+    assert main(["run", str(_cfg(tmp_path))] + sets(over + [f"runs_dir={tmp_path / 'runs'}"])) == 0
+    run = tmp_path / "runs" / "lj"
+    summary = json.loads((run / "train_summary.json").read_text())
+    assert [s["steps"] for s in summary["stages"]] == [len(captions) // 16, 60 // 16]
+    m = json.loads((run / "eval" / "llava-json-valid" / "metrics.json").read_text())
+    assert m["n"] == 48 and "caption" in m["per_type"]
+
+
+def test_unknown_dataset_in_a_config_lists_the_question_sets_too(tmp_path, capsys):
+    assert main(["run", str(_cfg(tmp_path)), "--set", "data.dataset=mnist-qa"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown dataset 'mnist-qa'; known: fashion-mnist, fashion-vqa, mnist, mnist-vqa" in err
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("train.augment_flip=true", "swaps its left and right cells"),
+    ("eval.tta=flip", "mirrored views would swap the cells"),
+    ("data.question_types=[sum, colour]", "unknown question type 'colour'"),
+])
+def test_vqa_settings_that_would_falsify_answers_are_refused(tmp_path, capsys, setting, message):
+    assert main(["run", str(_cfg(tmp_path)), "--set", "data.dataset=mnist-vqa", "--set", setting]) == 2
+    assert message in capsys.readouterr().err

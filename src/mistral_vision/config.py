@@ -403,7 +403,6 @@ def _questions(cfg) -> bool:
 
 
 def _validate_data(cfg: RunConfig) -> None:
-    from .data.datasets import get_dataset
     from .data.vqa import check_types, get_vqa, is_vqa
 
     d = cfg.data
@@ -416,7 +415,10 @@ def _validate_data(cfg: RunConfig) -> None:
             raise UserError("config data.format llava-json trains locally; the mistral-api backend takes chat JSONL")
         return
     if not is_vqa(d.dataset):
-        get_dataset(d.dataset)
+        from .data.datasets import DATASETS
+
+        if d.dataset not in DATASETS:
+            get_vqa(d.dataset)          # unknown: one line listing the classification and the VQA sets
         return
     check_types(d.question_types, get_vqa(d.dataset))
     checks = [(d.grid in (1, 2, 3), "data.grid must be 1, 2 or 3"), (0 < d.fill <= 1, "data.fill must be in (0, 1]"),

@@ -126,6 +126,10 @@ def plot_per_type(per_type: dict, path: Path, title: str) -> None:
     hi = [max(0.0, 100 * (per_type[t]["ci95"][1] - per_type[t]["accuracy"])) for t in names]
     fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(names) + 1), 3.2))
     ax.bar(range(len(names)), acc, yerr=[lo, hi], color="#4c72b0", alpha=0.75, capsize=3)
+    base = [100 * per_type[t].get("majority", float("nan")) for t in names]
+    ax.scatter(range(len(names)), base, marker="_", s=400, color="#dd8452", zorder=3,
+               label="majority answer (always the commonest truth)")
+    ax.legend(fontsize=7, loc="lower right", framealpha=0.9)
     for i, t in enumerate(names):
         ax.text(i, 1, f"n={per_type[t]['n']}", ha="center", fontsize=7, color="white")
     ax.set_xticks(range(len(names)), names, fontsize=8, rotation=20)

@@ -3,7 +3,7 @@
 ``evaluate RUN --dataset mnist-vqa --split valid`` asks the synthetic split's questions;
 ``evaluate RUN --questions FILE --image-folder DIR`` a user's LLaVA JSON with answers. Both
 write ``RUN/eval/<stem>/metrics.json`` with ``accuracy`` (Wilson 95% CI), ``n``, ``per_type``
-(each type's accuracy, n and CI), ``img`` / ``no_img`` (questions with / without an image:
+(each type's accuracy, n, CI and majority baseline: the share of its commonest answer), ``img`` / ``no_img`` (questions with / without an image:
 ScienceQA's IMG accuracy), ``failed`` (generated multiple-choice answers no option could be
 parsed from, scored wrong), a per-type bar chart and a gallery of wrong answers with image,
 question, answer and truth. Not for: answering (``infer/questions.py``).
@@ -19,10 +19,17 @@ from .metrics import wilson
 
 
 def _share(recs: list[dict]) -> dict:
+    """Accuracy with its interval, and the majority baseline: always giving the commonest true answer."""
+    from collections import Counter
+
+    from ..infer.questions import normalize
+
     n = len(recs)
     c = sum(r["correct"] for r in recs)
     lo, hi = wilson(c, n)
-    return {"n": n, "correct": c, "accuracy": c / n if n else float("nan"), "ci95": [lo, hi]}
+    top = Counter(normalize(r["truth"]) for r in recs).most_common(1)
+    return {"n": n, "correct": c, "accuracy": c / n if n else float("nan"), "ci95": [lo, hi],
+            "majority": top[0][1] / n if top else float("nan")}
 
 
 def question_metrics(records: list[dict]) -> dict:
@@ -34,6 +41,7 @@ def question_metrics(records: list[dict]) -> dict:
         raise UserError("no question has a reference answer to compare with")
     m = _share(scored)
     m["per_type"] = {t: _share([r for r in scored if r["type"] == t]) for t in sorted({r["type"] for r in scored})}
+    m["majority"] = sum(v["majority"] * v["n"] for v in m["per_type"].values()) / m["n"]   # per type, summed
     img = [r for r in scored if r["has_image"]]
     m["img"] = _share(img) if img else None
     m["no_img"] = _share([r for r in scored if not r["has_image"]]) if len(img) < len(scored) else None

@@ -77,13 +77,13 @@ def _question_results(evals: dict) -> list[str]:
     """Question-set results: overall and per question type, with intervals, IMG accuracy and FAILED answers."""
     if not evals:
         return []
-    L = ["## Results (questions)", "", "| evaluation | n | accuracy | 95% CI | with image (IMG) | failed | answers "
-         "| test-time views | questions/s |", "|---|---|---|---|---|---|---|---|---|"]
+    L = ["## Results (questions)", "", "| evaluation | n | accuracy | 95% CI | majority baseline | with image (IMG) "
+         "| failed | answers | test-time views | questions/s |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, m in evals.items():
         lo, hi = m["ci95"]
         img = m.get("img")
         L.append(f"| {name} | {m['n']} | **{_pct(m['accuracy'])}** | {_pct(lo)} - {_pct(hi)} | "
-                 f"{_pct(img['accuracy']) + ' (n=' + str(img['n']) + ')' if img else 'n/a'} | {m['failed']} | "
+                 f"{_pct(m.get('majority'))} | {_pct(img['accuracy']) + ' (n=' + str(img['n']) + ')' if img else 'n/a'} | {m['failed']} | "
                  f"{m['answers']} | {m['tta']} | {m.get('questions_per_s') or ''} |")
     L.append("")
     for name, m in evals.items():
@@ -92,6 +92,7 @@ def _question_results(evals: dict) -> list[str]:
               "| accuracy | " + " | ".join(_pct(m["per_type"][t]["accuracy"]) for t in types) + " |",
               "| 95% CI | " + " | ".join(f"{_pct(m['per_type'][t]['ci95'][0])} - {_pct(m['per_type'][t]['ci95'][1])}"
                                         for t in types) + " |",
+              "| majority answer | " + " | ".join(_pct(m["per_type"][t].get("majority")) for t in types) + " |",
               "| n | " + " | ".join(str(m["per_type"][t]["n"]) for t in types) + " |", "",
               f"![accuracy per question type](eval/{name}/per_type.png)", ""]
         if m.get("gallery"):

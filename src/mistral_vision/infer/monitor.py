@@ -33,16 +33,20 @@ class QuestionMonitor:
         self.task, self.qset, self.batch_size, self.score_eos = task, qset, batch_size, score_eos
         self.idx = [i for i, it in enumerate(qset.items) if it.candidates is not None]
         self.n = len(self.idx)
+        self.details: dict = {}     # the last check's accuracy per question type, for the log
 
     def __call__(self, model) -> float:
         from .questions import QuestionAnswerer
 
         model.eval()
         answerer = QuestionAnswerer(model, self.task, self.score_eos)
-        correct = 0
+        recs = []
         for i in range(0, self.n, self.batch_size):
-            correct += sum(r["correct"] for r in answerer.answer(self.qset, self.idx[i:i + self.batch_size]))
-        return correct / max(self.n, 1)
+            recs += answerer.answer(self.qset, self.idx[i:i + self.batch_size])
+        types = sorted({r["type"] for r in recs})
+        self.details = {"valid_per_type": {t: round(sum(r["correct"] for r in recs if r["type"] == t)
+                                                    / sum(r["type"] == t for r in recs), 4) for t in types}}
+        return sum(r["correct"] for r in recs) / max(self.n, 1)
 
 
 def validation_monitor(cfg, task):

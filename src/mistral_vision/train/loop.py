@@ -248,6 +248,7 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
                 if mlog:
                     mlog.write([{"step": gstep, "stage": stage.name, "epoch": round(step / steps_per_epoch, 4),
                                  "valid_accuracy": accuracy, "valid_n": monitor.n,
+                                 **getattr(monitor, "details", {}),          # question sets: per type
                                  "elapsed_s": elapsed_before + time.time() - t_start}])
                 win_t += time.time() - t0   # keep validation time out of the throughput figures
             if step % tc.save_every == 0 and step < total:
