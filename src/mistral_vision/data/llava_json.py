@@ -29,6 +29,15 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 _GRAY_MODES = ("L", "1", "LA", "I", "F") + _SIXTEEN_BIT_MODES
 
 
+def question_text(turns) -> str:
+    """The last human turn of (role, text) turns without its ``<image>`` placeholder and that line break
+    (LLaVA's converters put it first or last)."""
+    text = next(t for r, t in reversed(turns) if r == "human")
+    for pattern in (IMAGE_PLACEHOLDER + "\n", "\n" + IMAGE_PLACEHOLDER, IMAGE_PLACEHOLDER):
+        text = text.replace(pattern, "")
+    return text.strip()
+
+
 @dataclass
 class Sample:
     """One validated sample; ``turns`` are (role, text) with role "human" or "gpt"
@@ -43,10 +52,7 @@ class Sample:
     @property
     def question(self) -> str:
         """The last human turn without its ``<image>`` placeholder (and that line break)."""
-        text = next(t for r, t in reversed(self.turns) if r == "human")
-        for pattern in (IMAGE_PLACEHOLDER + "\n", "\n" + IMAGE_PLACEHOLDER, IMAGE_PLACEHOLDER):
-            text = text.replace(pattern, "")
-        return text.strip()
+        return question_text(self.turns)
 
     @property
     def answer(self) -> str:

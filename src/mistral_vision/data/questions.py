@@ -15,11 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import UserError
+from .llava_json import IMAGE_PLACEHOLDER as IMAGE
 
-IMAGE = "<image>"
 IN_MEMORY = 50_000      # LLaVA JSON images read up front (more: read per batch)
 
 
@@ -35,10 +33,9 @@ class Item:
     @property
     def question(self) -> str:
         """The last human turn without the image placeholder."""
-        text = [t for r, t in self.turns if r == "human"][-1]
-        for pattern in (IMAGE + "\n", "\n" + IMAGE, IMAGE):     # LLaVA's converters put it first or last
-            text = text.replace(pattern, "")
-        return text.strip()
+        from .llava_json import question_text
+
+        return question_text(self.turns)
 
 
 class LazyImages:
@@ -87,12 +84,6 @@ class QuestionSet:
         if not keep:
             raise UserError(f"{self.name}: no {which} to train on (check data.question_types)")
         return QuestionSet(self.name, self.images, keep, self.label_names)
-
-    def image_array(self, rows) -> list | np.ndarray:
-        imgs = [self.images[i] for i in rows]
-        if imgs and all(im.shape == imgs[0].shape for im in imgs):
-            return np.stack(imgs)
-        return imgs
 
 
 def from_vqa(split, with_conversations: bool) -> QuestionSet:

@@ -49,7 +49,7 @@ class QuestionAnswerer:
             self._scorers[candidates] = LabelScorer(self.model, ids, self.task.pad_id, self.task.eos_id, self.score_eos)
         return self._scorers[candidates]
 
-    def _encode(self, qs, items, images):
+    def _encode(self, items, images):
         from ..tasks.base import Encoded
 
         ids = [self.task.question_ids(it.turns, images[k] if it.image >= 0 else None) for k, it in enumerate(items)]
@@ -82,7 +82,7 @@ class QuestionAnswerer:
                 total = None
                 for view in (views or [None]):
                     seen = imgs if view is None else _view(view, imgs)
-                    enc = self._encode(qs, sub, seen)
+                    enc = self._encode(sub, seen)
                     lp = torch.log_softmax(self._scorer(cands).score(enc.ids, enc.extras), -1)
                     total = lp if total is None else total + lp
                 probs = torch.softmax(total / len(views or [None]), -1).numpy()
@@ -90,7 +90,7 @@ class QuestionAnswerer:
                     j = int(probs[row].argmax())
                     out[k] = {"pred": cands[j], "prob": round(float(probs[row, j]), 6), "mode": "scored"}
             else:
-                texts = self._generate(self._encode(qs, sub, imgs))
+                texts = self._generate(self._encode(sub, imgs))
                 for k, text in zip(ks, texts):
                     pred = text
                     if items[k].candidates is not None:          # lettered options: LLaVA's ScienceQA parsing

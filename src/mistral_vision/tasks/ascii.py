@@ -52,7 +52,7 @@ class AsciiTask(ChatTask):
 
     def turn_messages(self, turns, image) -> list[dict]:
         """LLaVA-style turns with the image's ASCII art where ``<image>`` stands."""
-        from .chat import IMAGE
+        from ..data.llava_json import IMAGE_PLACEHOLDER as IMAGE
 
         art = self.render(np.asarray(image)[None])[0] if image is not None else None
         msgs = self.system_messages()

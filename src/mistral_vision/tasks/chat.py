@@ -12,7 +12,6 @@ from __future__ import annotations
 from ..errors import UserError
 
 _PROBE = "\x00ART\x00"
-IMAGE = "<image>"      # where a conversation's image goes (LLaVA JSON's placeholder)
 
 
 def assistant_mask(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]] | None:

@@ -13,6 +13,11 @@ from ..tasks.base import Examples
 from ..tasks.batch import IGNORE, example
 
 
+def augment_settings(t) -> dict:
+    """The training config's per-epoch augmentation, as ``augment_images`` takes it."""
+    return dict(shift=t.augment_shift, rotate=t.augment_rotate, scale=t.augment_scale, flip=t.augment_flip)
+
+
 class DatasetSource:
     """Training split of a dataset, encoded by the task; encoded again each epoch if augmented."""
 
@@ -20,7 +25,7 @@ class DatasetSource:
         self.images, self.labels = data.images, data.labels
         self.task = task
         t = cfg.train
-        self.augment = dict(shift=t.augment_shift, rotate=t.augment_rotate, scale=t.augment_scale, flip=t.augment_flip)
+        self.augment = augment_settings(t)
         self.seed = t.seed
         self._fixed = None   # the examples, kept when no augmentation makes epochs differ
 
@@ -79,7 +84,7 @@ class ConversationSource:
     def __init__(self, cfg, task, qset):
         self.qset, self.task = qset, task
         t = cfg.train
-        self.augment = dict(shift=t.augment_shift, rotate=t.augment_rotate, scale=t.augment_scale, flip=t.augment_flip)
+        self.augment = augment_settings(t)
         self.seed = t.seed
         self._pairs = None
         self._fixed = None
