@@ -175,9 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="the same experiment per config x backbone x seed, one table with honest "
                                        "statistics; or --analytic: 7B backbones costed from their configs alone")
-    p.add_argument("configs", nargs="*", metavar="CONFIG", help="configs to run (ASCII or LLaVA route)")
-    p.add_argument("--backbones", default="mistral-tiny,llama-tiny", help="comma-separated backbone ids")
-    p.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1 per config and backbone")
+    p.add_argument("configs", nargs="*", metavar="CONFIG",
+                   help="configs to run (ASCII or LLaVA route), or one compare spec (configs/compare/cpu.yaml: "
+                        "each config with its own --set, backbones, seeds, out)")
+    p.add_argument("--backbones", help="comma-separated backbone ids (default: the spec's, else mistral-tiny,llama-tiny)")
+    p.add_argument("--seeds", type=int, help="seeds 0 .. N-1 per config and backbone (default: the spec's, else 3)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="applied to every cell")
     p.add_argument("--plan", action="store_true", help="print one `mistral-vision run` command per cell and stop")
     p.add_argument("--analytic", nargs="+", metavar="ID",
@@ -355,15 +357,27 @@ def _compare_cmd(args) -> None:
     from .compare import runner
 
     if not args.configs:
-        raise UserError("compare needs CONFIG files (or --analytic IDS)")
-    out = args.out or f"runs/compare-{'-'.join(c.rsplit('/', 1)[-1].removesuffix('.yaml') for c in args.configs)}"
-    cells = runner.plan(args.configs, [b.strip() for b in args.backbones.split(",") if b.strip()], args.seeds,
-                        args.set, out)
+        raise UserError("compare needs CONFIG files, a compare spec (or --analytic IDS)")
+    specs = [c for c in args.configs if runner.is_spec(c)]
+    if specs and len(args.configs) > 1:
+        raise UserError(f"compare: {specs[0]} is a compare spec; give it alone, not with other configs")
+    if specs:
+        spec = runner.load_spec(specs[0])
+        configs, sets, out, ceiling_epochs = spec.configs, list(spec.set), spec.out, spec.ceiling_epochs
+        backbones, seeds = list(spec.backbones), spec.seeds
+    else:
+        configs, sets, ceiling_epochs, backbones, seeds = args.configs, [], 8, ["mistral-tiny", "llama-tiny"], 3
+        out = f"runs/compare-{'-'.join(c.rsplit('/', 1)[-1].removesuffix('.yaml') for c in args.configs)}"
+    if args.backbones is not None:
+        backbones = [b.strip() for b in args.backbones.split(",") if b.strip()]
+    seeds = args.seeds if args.seeds is not None else seeds
+    out = args.out or out
+    cells = runner.plan(configs, backbones, seeds, sets, out, last=args.set)
     if args.plan:
         for cell in cells:
             print(runner.command(cell))
         return
-    runner.run_cells(cells, out)
+    runner.run_cells(cells, out, ceiling_epochs=ceiling_epochs)
     res = runner.collect(cells, out)
     print(f"{out}/compare/results.md ({len(res['rows'])} rows, {len(res['missing'])} cells missing)")
 

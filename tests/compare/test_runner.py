@@ -88,3 +88,85 @@ def test_compare_runs_collects_and_reuses_cells_deterministically(tmp_path, data
     other = plan([cfg], ["mistral-tiny", "llama-tiny"], 2, sets, tmp_path / "cmp2")
     run_cells(other, tmp_path / "cmp2", log=lambda *_: None, ceiling_epochs=1)
     assert [r["accuracy"] for r in collect(other, tmp_path / "cmp2")["rows"]] == [r["accuracy"] for r in res["rows"]]
+
+
+def _spec(tmp_path, data_dir, body: str):
+    """A compare spec in tmp/specs/ over two tiny configs in tmp/cfgs/ (paths relative to the spec)."""
+    (tmp_path / "cfgs").mkdir(exist_ok=True)
+    (tmp_path / "specs").mkdir(exist_ok=True)
+    (tmp_path / "cfgs" / "a.yaml").write_text("name: a\n")
+    (tmp_path / "cfgs" / "b.yaml").write_text("name: b\nroute: llava\nstages:\n  - {name: align, trainable: "
+                                              "{projector: 0.001}}\n  - {name: instruct, trainable: {llm: 0.001}}\n")
+    sets = [o for o in tiny_overrides(data_dir, name="x") if not o.startswith(("name=", "ascii."))]
+    spec = tmp_path / "specs" / "study.yaml"
+    spec.write_text(f"set: {json.dumps(sets)}\n" + body)
+    return spec
+
+
+def test_a_spec_gives_each_config_its_own_budget_keys_and_the_command_line_wins(tmp_path, data_dir, capsys,
+                                                                              monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = _spec(tmp_path, data_dir, "seeds: 2\nbackbones: [llama-tiny]\nconfigs:\n"
+                 "  asc: {path: ../cfgs/a.yaml, set: [train.epochs=0.5]}\n"
+                 "  lla: {path: ../cfgs/b.yaml, set: [stages.1.epochs=0.25]}\n")
+    assert main(["compare", str(spec), "--plan"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4                                          # 2 configs x 1 backbone x 2 seeds
+    asc = [line for line in lines if "name=asc-llama-tiny-s" in line]
+    lla = [line for line in lines if "name=lla-llama-tiny-s" in line]
+    assert len(asc) == len(lla) == 2
+    assert all(line.startswith("mistral-vision run cfgs/a.yaml ") and "train.epochs=0.5" in line
+               and "stages.1" not in line and "runs_dir=runs/study/cells" in line for line in asc)
+    assert all(line.startswith("mistral-vision run cfgs/b.yaml ") and "stages.1.epochs=0.25" in line for line in lla)
+    # command-line flags override the spec's: seeds, backbones, out, and --set after the row's own
+    assert main(["compare", str(spec), "--plan", "--seeds", "1", "--backbones", "mistral-tiny",
+                 "--out", "elsewhere", "--set", "train.epochs=0.75"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and all("model.backbone=mistral-tiny" in x and "runs_dir=elsewhere/cells" in x
+                                   for x in lines)
+    asc_line = next(x for x in lines if "cfgs/a.yaml" in x)
+    assert asc_line.index("train.epochs=0.5") < asc_line.index("train.epochs=0.75")
+    from mistral_vision.config import load_config
+    from mistral_vision.compare.runner import load_spec
+    cells = plan(load_spec(spec).configs, ["mistral-tiny"], 1, [], "o", last=["train.epochs=0.75"])
+    assert load_config(cells[0].config, list(cells[0].overrides)).train.epochs == 0.75
+
+
+@pytest.mark.parametrize("body, message", [
+    ("configs: {}\n", "`configs` is empty"),
+    ("configs:\n  a: {path: ../cfgs/missing.yaml}\n", "configs.a.path '../cfgs/missing.yaml' not found"),
+    ("configs:\n  a: {path: ../cfgs/a.yaml, budget: 2}\n", "unknown config key 'configs.a.budget'"),
+    ("seeds: many\nconfigs:\n  a: {path: ../cfgs/a.yaml}\n", "expected an integer"),
+    ("configs:\n  a: {path: ../cfgs/a.yaml, set: [train.nope=1]}\n", "unknown config key 'train.nope'"),
+])
+def test_a_bad_spec_is_one_line_and_exit_2(tmp_path, data_dir, capsys, monkeypatch, body, message):
+    monkeypatch.chdir(tmp_path)
+    spec = _spec(tmp_path, data_dir, body)
+    assert main(["compare", str(spec), "--plan"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+    # a spec is given alone
+    good = _spec(tmp_path, data_dir, "configs:\n  a: {path: ../cfgs/a.yaml}\n")
+    assert main(["compare", str(good), str(tmp_path / "cfgs" / "a.yaml"), "--plan"]) == 2
+    assert "give it alone" in capsys.readouterr().err
+
+
+def test_the_shipped_study_plans_24_cells_with_each_routes_budget_key(capsys, monkeypatch):
+    """configs/compare/cpu.yaml (the README table): 2 backbones x 2 routes x 2 datasets x 3 seeds, every
+    cell one epoch of its training set, scored single-view."""
+    from pathlib import Path
+
+    from mistral_vision.config import load_config
+    from mistral_vision.compare.runner import load_spec
+    from mistral_vision.config import resolve_stages
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    spec = load_spec("configs/compare/cpu.yaml")
+    cells = plan(spec.configs, list(spec.backbones), spec.seeds, list(spec.set), spec.out)
+    assert len(cells) == 24 and {c.backbone for c in cells} == {"mistral-tiny", "llama-tiny"}
+    routes = set()
+    for cell in cells:
+        cfg = load_config(cell.config, list(cell.overrides))
+        routes.add((cfg.route, cfg.data.dataset))
+        assert sum(st.epochs for st in resolve_stages(cfg)) == pytest.approx(1.0) and cfg.eval.tta == "none"
+    assert routes == {(r, d) for r in ("ascii", "llava") for d in ("mnist", "fashion-mnist")}

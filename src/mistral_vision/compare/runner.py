@@ -8,11 +8,14 @@ sample (prompt + image tokens + answer, as read in training), forward FLOPs and 
 per sample (from the saved model's config), training and label-scored inference images/s, peak
 memory, and validation accuracy as mean +- std over seeds with every seed's value. Backbones are
 compared on the same validation images with an exact McNemar test on the seed-paired
-predictions (pooled over seeds), and a verdict in words. Not for: the analytic 7B table
-(``analytic.py``) or training itself (``pipeline.run``).
+predictions (pooled over seeds), and a verdict in words. A compare spec (``configs/compare/*.yaml``:
+configs with their own ``--set`` each, backbones, seeds, out) makes one command of a study whose configs
+need different keys for the same budget (``train.epochs`` on the ASCII route, ``stages.N.epochs`` on
+LLaVA's). Not for: the analytic 7B table (``analytic.py``) or training itself (``pipeline.run``).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shlex
@@ -22,6 +25,63 @@ from pathlib import Path
 from ..errors import UserError
 
 VALID = "valid"
+
+
+@dataclass(frozen=True)
+class SpecConfig:
+    path: str                         # a run config, relative to the spec file
+    set: tuple[str, ...] = ()         # overrides for this config's cells only (its budget)
+
+
+@dataclass(frozen=True)
+class CompareSpec:
+    configs: dict[str, SpecConfig]    # row name -> config
+    backbones: tuple[str, ...] = ("mistral-tiny", "llama-tiny")
+    seeds: int = 3
+    set: tuple[str, ...] = ()         # overrides for every cell (before each config's own)
+    out: str | None = None            # default: runs/<spec file name>
+    ceiling_epochs: int = 8           # the rendering-cost CNN's epochs per ASCII config
+
+
+def _read_yaml(path: Path):
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        raise UserError(f"{path}: cannot read ({getattr(e, 'problem', None) or e})") from None
+
+
+def is_spec(path: str | Path) -> bool:
+    """A compare spec is a YAML mapping with a top-level ``configs`` (run configs never have one)."""
+    path = Path(path)
+    if path.suffix not in (".yaml", ".yml") or not path.is_file():
+        return False
+    data = _read_yaml(path)
+    return isinstance(data, dict) and "configs" in data
+
+
+def load_spec(path: str | Path) -> CompareSpec:
+    """Typed spec with config paths made relative to the working directory (as ``--plan`` prints them)."""
+    import os
+
+    from ..config import from_dict
+
+    path = Path(path)
+    data = _read_yaml(path)
+    try:
+        spec = from_dict(CompareSpec, data)
+    except UserError as e:
+        raise UserError(f"{path}: {e}") from None
+    if not spec.configs:
+        raise UserError(f"{path}: `configs` is empty")
+    configs = {}
+    for label, entry in spec.configs.items():
+        p = path.parent / entry.path
+        if not p.is_file():
+            raise UserError(f"{path}: configs.{label}.path {entry.path!r} not found (relative to the spec file)")
+        configs[str(label)] = SpecConfig(os.path.relpath(p), tuple(entry.set))
+    return dataclasses.replace(spec, configs=configs, out=spec.out or f"runs/{path.stem}")
 
 
 @dataclass(frozen=True)
@@ -37,8 +97,11 @@ class Cell:
         return f"{self.label}-{self.backbone}-s{self.seed}"
 
 
-def plan(configs: list[str], backbones: list[str], seeds: int, sets: list[str], out: str | Path) -> list[Cell]:
-    """Every cell, each config checked to load with each backbone first (one line if one does not)."""
+def plan(configs: list[str] | dict[str, SpecConfig], backbones: list[str], seeds: int, sets: list[str],
+         out: str | Path, last: list[str] = ()) -> list[Cell]:
+    """Every cell, each config checked to load with each backbone first (one line if one does not).
+    ``configs``: paths (rows named by file stem) or a spec's rows with their own overrides. Order of
+    overrides: ``sets`` (every cell), the row's own, ``last`` (the command line's, so they win)."""
     from ..config import load_config
     from ..models.backbones import get_backbone
 
@@ -48,18 +111,20 @@ def plan(configs: list[str], backbones: list[str], seeds: int, sets: list[str], 
         raise UserError("compare needs at least one config and one backbone")
     for b in backbones:
         get_backbone(b)
-    stems = [Path(c).stem for c in configs]
-    if len(set(stems)) != len(stems):
-        raise UserError(f"compare: two configs share the name {sorted(s for s in stems if stems.count(s) > 1)[0]!r}")
+    if not isinstance(configs, dict):
+        stems = [Path(c).stem for c in configs]
+        if len(set(stems)) != len(stems):
+            raise UserError(f"compare: two configs share the name {sorted(s for s in stems if stems.count(s) > 1)[0]!r}")
+        configs = {stem: SpecConfig(c) for stem, c in zip(stems, configs)}
     cells = []
-    for config, stem in zip(configs, stems):
+    for label, entry in configs.items():
         for b in backbones:
             for seed in range(seeds):
-                cell = Cell(config, stem, b, seed, ())
-                over = tuple(sets) + (f"model.backbone={b}", f"train.seed={seed}", f"name={cell.name}",
-                                      f"runs_dir={Path(out) / 'cells'}")
-                load_config(config, list(over))            # fails now, in one line, not hours later
-                cells.append(Cell(config, stem, b, seed, over))
+                cell = Cell(entry.path, label, b, seed, ())
+                over = tuple(sets) + tuple(entry.set) + tuple(last) + (f"model.backbone={b}", f"train.seed={seed}",
+                                                         f"name={cell.name}", f"runs_dir={Path(out) / 'cells'}")
+                load_config(entry.path, list(over))        # fails now, in one line, not hours later
+                cells.append(Cell(entry.path, label, b, seed, over))
     return cells
 
 
@@ -130,6 +195,7 @@ def _cell_facts(cell: Cell, out: str | Path) -> dict:
              "train_images_per_s": rates[len(rates) // 2] if rates else None,
              "infer_images_per_s": m.get("predict_images_per_s"), "tta": m.get("tta", "none"),
              "peak_rss_mb": summary.get("peak_rss_mb"), "correct": preds,
+             "epochs": summary.get("epochs"), "train_minutes": summary["wall_s"] / 60 if summary.get("wall_s") else None,
              "sliding_window": text.get("sliding_window"),
              "gqa": f"{text.get('num_attention_heads')}/{text.get('num_key_value_heads')}" if text else None}
     if text and tokens:
@@ -167,7 +233,9 @@ def collect(cells: list[Cell], out: str | Path) -> dict:
                        "accuracy_mean": mean, "accuracy_std": std,
                        "train_images_per_s": _median([f["train_images_per_s"] for f in fs]),
                        "infer_images_per_s": _median([f["infer_images_per_s"] for f in fs]),
-                       "peak_rss_mb": max((f["peak_rss_mb"] or 0) for f in fs) or None})
+                       "peak_rss_mb": max((f["peak_rss_mb"] or 0) for f in fs) or None,
+                       "epochs": first.get("epochs"),
+                       "train_minutes": _median([f["train_minutes"] for f in fs])})
     ceilings = {p.stem.removeprefix("ceiling-"): json.loads(p.read_text())
                 for p in sorted((out / "compare").glob("ceiling-*.json"))}
     result = {"rows": rows, "paired": _paired(groups), "routes": _route_gaps(rows), "rendering": ceilings,
@@ -241,13 +309,14 @@ def format_results(result: dict) -> str:
          "as trained: tokens = prompt + image tokens + answer; FLOPs and KV cache from the saved model's config "
          "(language model only, float32).", "",
          "| config | backbone | params | sliding window | heads / KV heads | tokens/sample | FLOPs/sample | "
-         "KV/sample | train img/s | infer img/s (views) | peak RSS | accuracy | per seed |",
-         "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+         "KV/sample | epochs | train min | train img/s | infer img/s (views) | peak RSS | accuracy | per seed |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         L.append(f"| {r['config']} | {r['backbone']} | {_num(r['params'])} | {r['sliding_window'] or 'none'} | "
                  f"{r['gqa'] or '-'} | {_num(r['tokens_per_sample'], '{:.1f}')} | "
                  f"{human_flops(r['flops_per_sample']) if r.get('flops_per_sample') else '-'} | "
                  f"{human_bytes(r['kv_bytes_per_sample']) if r.get('kv_bytes_per_sample') else '-'} | "
+                 f"{_num(r.get('epochs'), '{:g}')} | {_num(r.get('train_minutes'), '{:.1f}')} | "
                  f"{_num(r['train_images_per_s'])} | {_num(r['infer_images_per_s'])} ({r['tta']}) | "
                  f"{_num(r['peak_rss_mb'], '{:,.0f} MB')} | **{_pct(r['accuracy_mean'])} +- "
                  f"{100 * r['accuracy_std']:.2f}** | {' / '.join(_pct(a) for a in r['accuracy'])} |")
