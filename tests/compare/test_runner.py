@@ -126,8 +126,9 @@ def test_a_spec_gives_each_config_its_own_budget_keys_and_the_command_line_wins(
                                    for x in lines)
     asc_line = next(x for x in lines if "cfgs/a.yaml" in x)
     assert asc_line.index("train.epochs=0.5") < asc_line.index("train.epochs=0.75")
-    from mistral_vision.config import load_config
     from mistral_vision.compare.runner import load_spec
+    from mistral_vision.config import load_config
+
     cells = plan(load_spec(spec).configs, ["mistral-tiny"], 1, [], "o", last=["train.epochs=0.75"])
     assert load_config(cells[0].config, list(cells[0].overrides)).train.epochs == 0.75
 
@@ -156,9 +157,8 @@ def test_the_shipped_study_plans_24_cells_with_each_routes_budget_key(capsys, mo
     cell one epoch of its training set, scored single-view."""
     from pathlib import Path
 
-    from mistral_vision.config import load_config
     from mistral_vision.compare.runner import load_spec
-    from mistral_vision.config import resolve_stages
+    from mistral_vision.config import load_config, resolve_stages
 
     monkeypatch.chdir(Path(__file__).resolve().parents[2])
     spec = load_spec("configs/compare/cpu.yaml")
