@@ -364,12 +364,13 @@ def _compare_cmd(args) -> None:
     if specs:
         spec = runner.load_spec(specs[0])
         configs, sets, out, ceiling_epochs = spec.configs, list(spec.set), spec.out, spec.ceiling_epochs
-        backbones, seeds = list(spec.backbones), spec.seeds
+        backbones, seeds = spec.backbones, spec.seeds
     else:
         configs, sets, ceiling_epochs, backbones, seeds = args.configs, [], 8, ["mistral-tiny", "llama-tiny"], 3
         out = f"runs/compare-{'-'.join(c.rsplit('/', 1)[-1].removesuffix('.yaml') for c in args.configs)}"
-    if args.backbones is not None:
-        backbones = [b.strip() for b in args.backbones.split(",") if b.strip()]
+    if args.backbones is not None:          # the spec's overrides still apply to the backbones it names
+        own = backbones if isinstance(backbones, dict) else {}
+        backbones = {b.strip(): own.get(b.strip(), ()) for b in args.backbones.split(",") if b.strip()}
     seeds = args.seeds if args.seeds is not None else seeds
     out = args.out or out
     cells = runner.plan(configs, backbones, seeds, sets, out, last=args.set)

@@ -162,11 +162,48 @@ def test_the_shipped_study_plans_24_cells_with_each_routes_budget_key(capsys, mo
 
     monkeypatch.chdir(Path(__file__).resolve().parents[2])
     spec = load_spec("configs/compare/cpu.yaml")
-    cells = plan(spec.configs, list(spec.backbones), spec.seeds, list(spec.set), spec.out)
+    cells = plan(spec.configs, spec.backbones, spec.seeds, list(spec.set), spec.out)
     assert len(cells) == 24 and {c.backbone for c in cells} == {"mistral-tiny", "llama-tiny"}
-    routes = set()
+    routes, models = set(), {}
     for cell in cells:
         cfg = load_config(cell.config, list(cell.overrides))
         routes.add((cfg.route, cfg.data.dataset))
         assert sum(st.epochs for st in resolve_stages(cfg)) == pytest.approx(1.0) and cfg.eval.tta == "none"
+        models[(cell.label, cell.backbone)] = cfg.model
     assert routes == {(r, d) for r in ("ascii", "llava") for d in ("mnist", "fashion-mnist")}
+    for label in spec.configs:            # GQA + window against one KV head per head, matched in LLM parameters
+        m, ll = models[(label, "mistral-tiny")], models[(label, "llama-tiny")]
+        assert (m.num_heads // m.num_kv_heads, ll.num_heads // ll.num_kv_heads) == (2, 1)
+        per_layer = [4 * h * h - 2 * h * (h - x.hidden_size * x.num_kv_heads // x.num_heads) + 3 * h * x.intermediate_size
+                     for x in (m, ll) for h in [x.hidden_size]]
+        assert abs(per_layer[1] / per_layer[0] - 1) < 0.01
+
+
+def test_a_spec_can_give_a_backbone_its_own_shape_and_the_study_stays_parameter_matched(tmp_path, data_dir, capsys,
+                                                                                      monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = _spec(tmp_path, data_dir, "seeds: 1\nbackbones:\n  mistral-tiny: []\n  llama-tiny: [model.num_kv_heads=4]\n"
+                 "configs:\n  asc: {path: ../cfgs/a.yaml}\n")
+    assert main(["compare", str(spec), "--plan"]) == 0
+    mistral, llama = capsys.readouterr().out.strip().splitlines()
+    assert "num_kv_heads=4" in llama and "num_kv_heads=4" not in mistral
+    # naming one backbone on the command line keeps the spec's overrides for it
+    assert main(["compare", str(spec), "--plan", "--backbones", "llama-tiny"]) == 0
+    (line,) = capsys.readouterr().out.strip().splitlines()
+    assert "model.backbone=llama-tiny" in line and "model.num_kv_heads=4" in line
+
+
+def test_a_folder_left_by_another_setting_is_refused_not_reused(tmp_path, data_dir, capsys, monkeypatch):
+    from mistral_vision.compare.runner import load_spec, run_dir, run_cells
+    from mistral_vision.config import dump_config, load_config
+
+    monkeypatch.chdir(tmp_path)
+    spec = _spec(tmp_path, data_dir, "seeds: 1\nbackbones: [mistral-tiny]\nconfigs:\n  asc: {path: ../cfgs/a.yaml}\n")
+    s = load_spec(spec)
+    (cell,) = plan(s.configs, s.backbones, 1, list(s.set), s.out)
+    d = run_dir(cell, s.out)
+    dump_config(load_config(cell.config, list(cell.overrides) + ["train.epochs=3"]), d)
+    (d / "train_summary.json").write_text("{}")
+    with pytest.raises(UserError, match=r"was run with stages.0.epochs=3.0 but the config now says 1.0; delete"):
+        run_cells([cell], s.out, log=lambda *_: None)
+    assert not (d / "model").exists()

@@ -36,7 +36,8 @@ class SpecConfig:
 @dataclass(frozen=True)
 class CompareSpec:
     configs: dict[str, SpecConfig]    # row name -> config
-    backbones: tuple[str, ...] = ("mistral-tiny", "llama-tiny")
+    # ids, or id -> overrides for that backbone's cells (e.g. LLaMA-2's one KV head per head)
+    backbones: tuple[str, ...] | dict[str, tuple[str, ...]] = ("mistral-tiny", "llama-tiny")
     seeds: int = 3
     set: tuple[str, ...] = ()         # overrides for every cell (before each config's own)
     out: str | None = None            # default: runs/<spec file name>
@@ -81,7 +82,9 @@ def load_spec(path: str | Path) -> CompareSpec:
         if not p.is_file():
             raise UserError(f"{path}: configs.{label}.path {entry.path!r} not found (relative to the spec file)")
         configs[str(label)] = SpecConfig(os.path.relpath(p), tuple(entry.set))
-    return dataclasses.replace(spec, configs=configs, out=spec.out or f"runs/{path.stem}")
+    backbones = spec.backbones if isinstance(spec.backbones, dict) else {b: () for b in spec.backbones}
+    return dataclasses.replace(spec, configs=configs, out=spec.out or f"runs/{path.stem}",
+                               backbones={str(b): tuple(v or ()) for b, v in backbones.items()})
 
 
 @dataclass(frozen=True)
@@ -97,11 +100,12 @@ class Cell:
         return f"{self.label}-{self.backbone}-s{self.seed}"
 
 
-def plan(configs: list[str] | dict[str, SpecConfig], backbones: list[str], seeds: int, sets: list[str],
-         out: str | Path, last: list[str] = ()) -> list[Cell]:
+def plan(configs: list[str] | dict[str, SpecConfig], backbones: list[str] | dict[str, tuple[str, ...]], seeds: int,
+         sets: list[str], out: str | Path, last: list[str] = ()) -> list[Cell]:
     """Every cell, each config checked to load with each backbone first (one line if one does not).
-    ``configs``: paths (rows named by file stem) or a spec's rows with their own overrides. Order of
-    overrides: ``sets`` (every cell), the row's own, ``last`` (the command line's, so they win)."""
+    ``configs``: paths (rows named by file stem) or a spec's rows with their own overrides; ``backbones``:
+    ids, or id -> overrides of its cells. Order of overrides: ``sets`` (every cell), the row's own, the
+    backbone's, ``last`` (the command line's, so they win)."""
     from ..config import load_config
     from ..models.backbones import get_backbone
 
@@ -109,6 +113,7 @@ def plan(configs: list[str] | dict[str, SpecConfig], backbones: list[str], seeds
         raise UserError(f"--seeds {seeds}: need at least 1 seed")
     if not configs or not backbones:
         raise UserError("compare needs at least one config and one backbone")
+    backbones = backbones if isinstance(backbones, dict) else {b: () for b in backbones}
     for b in backbones:
         get_backbone(b)
     if not isinstance(configs, dict):
@@ -118,10 +123,10 @@ def plan(configs: list[str] | dict[str, SpecConfig], backbones: list[str], seeds
         configs = {stem: SpecConfig(c) for stem, c in zip(stems, configs)}
     cells = []
     for label, entry in configs.items():
-        for b in backbones:
+        for b, own in backbones.items():
             for seed in range(seeds):
                 cell = Cell(entry.path, label, b, seed, ())
-                over = tuple(sets) + tuple(entry.set) + tuple(last) + (f"model.backbone={b}", f"train.seed={seed}",
+                over = tuple(sets) + tuple(entry.set) + tuple(own) + tuple(last) + (f"model.backbone={b}", f"train.seed={seed}",
                                                          f"name={cell.name}", f"runs_dir={Path(out) / 'cells'}")
                 load_config(entry.path, list(over))        # fails now, in one line, not hours later
                 cells.append(Cell(entry.path, label, b, seed, over))
@@ -150,6 +155,14 @@ def run_cells(cells: list[Cell], out: str | Path, log=print, ceiling_epochs: int
     from ..pipeline import run
     from .ceiling import rendering_cost
 
+    from ..train.checkpoints import config_difference
+
+    for cell in cells:           # a folder left by another spec or --set is never silently reused
+        d = run_dir(cell, out)
+        if (d / "config.json").is_file():
+            diff = config_difference(load_config(cell.config, list(cell.overrides)), d)
+            if diff:
+                raise UserError(f"compare: {d} was run with {diff}; delete that folder or choose another --out")
     for i, cell in enumerate(cells, 1):
         if is_complete(cell, out):
             log(f"[{i}/{len(cells)}] {cell.name}: complete, reused")

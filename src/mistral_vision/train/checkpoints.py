@@ -30,21 +30,30 @@ def _flat(d: dict, prefix="") -> dict:
         key = f"{prefix}{k}"
         if key in RESUME_FREE:
             continue
+        if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):      # stages: stages.0.epochs
+            v = {str(i): x for i, x in enumerate(v)}
         out.update(_flat(v, key + ".") if isinstance(v, dict) else {key: v})
     return out
 
 
-def check_resumable(cfg: RunConfig, run_dir: Path) -> None:
-    saved_path = run_dir / "config.json"
-    if not saved_path.is_file():
-        raise UserError(f"--resume: {run_dir} has no config.json; nothing to resume (drop --resume)")
+def config_difference(cfg: RunConfig, run_dir: Path) -> str | None:
+    """The first setting a run folder was trained with that ``cfg`` changes, as ``key=saved but now new``."""
     # Both with their defaults written out: runs saved before stages were resolved into config.json compare too.
-    saved = _flat(to_dict(complete(from_dict(RunConfig, json.loads(saved_path.read_text())))))
+    saved = _flat(to_dict(complete(from_dict(RunConfig, json.loads((run_dir / "config.json").read_text())))))
     now = _flat(to_dict(complete(cfg)))
     for key in sorted(set(saved) | set(now)):
         if saved.get(key) != now.get(key):
-            raise UserError(f"--resume: {run_dir} was trained with {key}={saved.get(key)!r} but the config now says "
-                            f"{now.get(key)!r}; resume with the same settings or use a new run name")
+            return f"{key}={saved.get(key)!r} but the config now says {now.get(key)!r}"
+    return None
+
+
+def check_resumable(cfg: RunConfig, run_dir: Path) -> None:
+    if not (run_dir / "config.json").is_file():
+        raise UserError(f"--resume: {run_dir} has no config.json; nothing to resume (drop --resume)")
+    diff = config_difference(cfg, run_dir)
+    if diff:
+        raise UserError(f"--resume: {run_dir} was trained with {diff}; resume with the same settings or use a new "
+                        "run name")
 
 
 def stage_key(i: int, stage) -> str:
