@@ -9,7 +9,12 @@ Not for: what goes into the user turn (the route's task).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import UserError
+
+if TYPE_CHECKING:
+    from .base import Examples
 
 _PROBE = "\x00ART\x00"
 
@@ -111,7 +116,7 @@ class ChatTask:
 
     text_sees_pixels = True     # the prompt's text changes with the pixels (ASCII art); False: only extras do
 
-    def conversation_examples(self, items, images, pairs=None) -> "Examples":
+    def conversation_examples(self, items, images, pairs=None) -> Examples:
         """Training examples of question-set items about ``images`` (every assistant turn trained);
         ``pairs`` from an earlier call are reused when only the image tensors changed."""
         import numpy as np
