@@ -23,6 +23,13 @@ def test_mcnemar_matches_the_binomial_by_hand():
     assert mcnemar_p(4, 4) == 1.0 and mcnemar_p(0, 0) == 1.0
 
 
+def test_holm_adjusts_in_input_order_and_stays_monotone():
+    from mistral_vision.compare.runner import holm
+
+    assert holm([0.0227, 0.287, 0.232, 0.0318]) == pytest.approx([0.0908, 0.464, 0.464, 0.0954])
+    assert holm([0.5]) == [0.5] and holm([0.01, 0.9]) == pytest.approx([0.02, 0.9])
+
+
 def test_bad_input_is_refused_before_any_cell_runs(tmp_path, data_dir, capsys):
     cfg, sets = _config(tmp_path, data_dir)
     with pytest.raises(UserError, match="unknown backbone 'gpt2'"):
@@ -72,6 +79,7 @@ def test_compare_runs_collects_and_reuses_cells_deterministically(tmp_path, data
     assert mistral["params"] == llama["params"]                    # matched presets: same shapes
     (pair,) = res["paired"]
     assert pair["pairs"] == 2 * 60 and pair["verdict"] in ("within noise", "difference larger than seed spread")
+    assert pair["p_holm"] == pair["p_value"]                        # one comparison: nothing to correct
     # A-only minus B-only right answers is the accuracy difference, counted image by image
     by = {r["backbone"]: r for r in res["rows"]}
     diff_images = 60 * (sum(by[pair["a"]]["accuracy"]) - sum(by[pair["b"]]["accuracy"]))

@@ -8,7 +8,7 @@ sample (prompt + image tokens + answer, as read in training), forward FLOPs and 
 per sample (from the saved model's config), training and label-scored inference images/s, peak
 memory, and validation accuracy as mean +- std over seeds with every seed's value. Backbones are
 compared on the same validation images with an exact McNemar test on the seed-paired
-predictions (pooled over seeds), and a verdict in words. A compare spec (``configs/compare/*.yaml``:
+predictions (pooled over seeds), Holm-corrected over the table's comparisons, and a verdict in words. A compare spec (``configs/compare/*.yaml``:
 configs with their own ``--set`` each, backbones, seeds, out) makes one command of a study whose configs
 need different keys for the same budget (``train.epochs`` on the ASCII route, ``stages.N.epochs`` on
 LLaVA's). Not for: the analytic 7B table (``analytic.py``) or training itself (``pipeline.run``).
@@ -287,12 +287,25 @@ def _paired(groups) -> list[dict]:
                         n01 += cb[idx] and not ca[idx]
                 ma, sa = _mean_std([fa[s]["accuracy"] for s in seeds])
                 mb, sb = _mean_std([fb[s]["accuracy"] for s in seeds])
-                p = mcnemar_p(n10, n01)
-                larger = p < 0.05 and abs(ma - mb) > max(sa, sb)
                 out.append({"config": config, "a": a, "b": b, "seeds": seeds, "pairs": pairs, "a_only": n10,
-                            "b_only": n01, "difference": ma - mb, "p_value": p,
-                            "verdict": "difference larger than seed spread" if larger else "within noise"})
+                            "b_only": n01, "difference": ma - mb, "seed_spread": max(sa, sb),
+                            "p_value": mcnemar_p(n10, n01)})
+    # One table asks the same question of several configs: Holm's correction keeps the chance of any
+    # false "larger" at 5% over all of them, and a difference must also exceed the seeds' own spread.
+    for row, p_holm in zip(out, holm([r["p_value"] for r in out])):
+        larger = p_holm < 0.05 and abs(row["difference"]) > row["seed_spread"]
+        row.update(p_holm=p_holm, verdict="difference larger than seed spread" if larger else "within noise")
     return out
+
+
+def holm(ps: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the input order."""
+    order = sorted(range(len(ps)), key=lambda i: ps[i])
+    adjusted, running = [0.0] * len(ps), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(ps) - rank) * ps[i]))
+        adjusted[i] = running
+    return adjusted
 
 
 def _route_gaps(rows: list[dict]) -> list[dict]:
@@ -329,7 +342,7 @@ def format_results(result: dict) -> str:
                  f"{r['gqa'] or '-'} | {_num(r['tokens_per_sample'], '{:.1f}')} | "
                  f"{human_flops(r['flops_per_sample']) if r.get('flops_per_sample') else '-'} | "
                  f"{human_bytes(r['kv_bytes_per_sample']) if r.get('kv_bytes_per_sample') else '-'} | "
-                 f"{_num(r.get('epochs'), '{:g}')} | {_num(r.get('train_minutes'), '{:.1f}')} | "
+                 f"{_num(r.get('epochs'), '{:.3g}')} | {_num(r.get('train_minutes'), '{:.1f}')} | "
                  f"{_num(r['train_images_per_s'])} | {_num(r['infer_images_per_s'])} ({r['tta']}) | "
                  f"{_num(r['peak_rss_mb'], '{:,.0f} MB')} | **{_pct(r['accuracy_mean'])} +- "
                  f"{100 * r['accuracy_std']:.2f}** | {' / '.join(_pct(a) for a in r['accuracy'])} |")
@@ -338,10 +351,15 @@ def format_results(result: dict) -> str:
         L += ["", "Parameter counts across backbones of one config: " + "; ".join(matched) + "."]
     if result["paired"]:
         L += ["", "## Backbones on the same images", "",
-              "| config | A | B | seeds | A right, B wrong | B right, A wrong | A - B | McNemar p | verdict |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| config | A | B | seeds | A right, B wrong | B right, A wrong | A - B | seed spread (std) | "
+              "McNemar p | Holm p | verdict |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
         L += [f"| {p['config']} | {p['a']} | {p['b']} | {len(p['seeds'])} | {p['a_only']} | {p['b_only']} | "
-              f"{100 * p['difference']:+.2f} pp | {p['p_value']:.3g} | {p['verdict']} |" for p in result["paired"]]
+              f"{100 * p['difference']:+.2f} pp | {100 * p['seed_spread']:.2f} pp | {p['p_value']:.3g} | "
+              f"{p['p_holm']:.3g} | {p['verdict']} |" for p in result["paired"]]
+        L += ["", "McNemar: exact, on seed-paired predictions of the same images, pooled over seeds. Holm: corrected "
+              "for the table's comparisons. Verdict \"larger\" needs Holm p < 0.05 and a difference above both "
+              "backbones' seed standard deviation."]
     if result["routes"]:
         L += ["", "## ASCII vs LLaVA", "", "| dataset | backbone | ASCII | LLaVA | LLaVA - ASCII |", "|---|---|---|---|---|"]
         L += [f"| {g['dataset']} | {g['backbone']} | {_pct(g['ascii'])} | {_pct(g['llava'])} | "
