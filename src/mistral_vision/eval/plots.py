@@ -140,17 +140,25 @@ def plot_per_type(per_type: dict, path: Path, title: str) -> None:
 
 
 def plot_seed_accuracies(rows: list[dict], path: Path) -> None:
-    """compare: each seed's validation accuracy (dots) and their mean (bars) per config and backbone."""
+    """compare: per dataset, each seed's validation accuracy (dots) and their mean +- std (bar) per config
+    and backbone, on that dataset's own axis (datasets differ by tens of points, backbones by tenths)."""
     if not rows:
         return
     plt = _figure()
-    fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(rows)), 3.2))
-    for i, r in enumerate(rows):
-        ax.bar(i, 100 * r["accuracy_mean"], color="#4c72b0" if r["route"] == "llava" else "#dd8452", alpha=0.6)
-        ax.scatter([i] * len(r["accuracy"]), [100 * a for a in r["accuracy"]], color="k", s=10, zorder=3)
-    ax.set_xticks(range(len(rows)), [f"{r['config']}\n{r['backbone']}" for r in rows], fontsize=7)
-    lo = min(100 * min(r["accuracy"]) for r in rows)
-    ax.set_ylim(max(0, lo - 2), 100)
-    ax.set_ylabel("valid accuracy (%)")
-    ax.set_title("each seed (dots) and their mean (bars; orange ASCII, blue LLaVA)", fontsize=9)
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    panels = [[r for r in rows if r["dataset"] == d] for d in datasets]
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(4.0, 1.3 * len(rows) + 1), 3.4), squeeze=False)
+    for ax, dataset, group in zip(axes[0], datasets, panels):
+        for i, r in enumerate(group):
+            color = "#4c72b0" if r["route"] == "llava" else "#dd8452"
+            ax.errorbar(i, 100 * r["accuracy_mean"], yerr=100 * r["accuracy_std"], fmt="_", markersize=22,
+                        capsize=4, color=color, lw=1.5)
+            ax.scatter([i] * len(r["accuracy"]), [100 * a for a in r["accuracy"]], color="k", s=10, zorder=3)
+        ax.set_xticks(range(len(group)), [f"{r['config']}\n{r['backbone']}" for r in group], fontsize=7)
+        ax.set_xlim(-0.6, len(group) - 0.4)
+        ax.set_title(dataset, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("valid accuracy (%)")
+    fig.suptitle("each seed (dots), mean +- std (bars; orange ASCII, blue LLaVA); each panel its own scale",
+                 fontsize=9)
     _save(fig, path)
