@@ -16,11 +16,16 @@ def test_there_are_configs():
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
-def test_every_shipped_config_loads_and_says_how_to_run_it(path):
-    cfg = load_config(path)
+def test_every_shipped_config_loads_and_says_how_to_run_it(path, tmp_path):
+    from mistral_vision.compare.runner import is_spec, load_spec, plan
+
     first = path.read_text().splitlines()[0]
     assert first.startswith("# Run: ") and ("mistral-vision " in first or "mistral_vision.cli " in first)
-    assert cfg.name
+    if is_spec(path):                       # a compare study: every cell's config must load
+        spec = load_spec(path)
+        assert plan(spec.configs, spec.backbones, spec.seeds, list(spec.set), tmp_path) and "compare" in first
+        return
+    assert load_config(path).name
 
 
 def test_overrides_and_types():
