@@ -178,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("configs", nargs="*", metavar="CONFIG",
                    help="configs to run (ASCII or LLaVA route), or one compare spec (configs/compare/cpu.yaml: "
                         "each config with its own --set, backbones, seeds, out)")
-    p.add_argument("--backbones", help="comma-separated backbone ids (default: the spec's, else mistral-tiny,llama-tiny)")
+    p.add_argument("--backbones",
+                   help="comma-separated backbone ids (default: the spec's, else mistral-tiny,llama-tiny)")
     p.add_argument("--seeds", type=int, help="seeds 0 .. N-1 per config and backbone (default: the spec's, else 3)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="applied to every cell")
     p.add_argument("--plan", action="store_true", help="print one `mistral-vision run` command per cell and stop")
@@ -365,8 +366,10 @@ def _compare_cmd(args) -> None:
         spec = runner.load_spec(specs[0])
         configs, sets, out, ceiling_epochs = spec.configs, list(spec.set), spec.out, spec.ceiling_epochs
         backbones, seeds = spec.backbones, spec.seeds
-    else:
-        configs, sets, ceiling_epochs, backbones, seeds = args.configs, [], 8, ["mistral-tiny", "llama-tiny"], 3
+    else:                                   # configs as they are, with a spec's defaults
+        defaults = runner.CompareSpec(configs={})
+        configs, sets, ceiling_epochs = args.configs, [], defaults.ceiling_epochs
+        backbones, seeds = defaults.backbones, defaults.seeds
         out = f"runs/compare-{'-'.join(c.rsplit('/', 1)[-1].removesuffix('.yaml') for c in args.configs)}"
     if args.backbones is not None:          # the spec's overrides still apply to the backbones it names
         own = backbones if isinstance(backbones, dict) else {}

@@ -530,23 +530,29 @@ def _validate_llava(cfg: RunConfig) -> None:
             raise UserError(f"config: {msg}")
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
-    """Load a YAML config (or the defaults when ``path`` is None), apply overrides, validate."""
+def read_yaml_mapping(path: Path) -> dict:
+    """A YAML file that must hold a mapping (a run config, a compare spec), or one clear error line."""
     import yaml
 
+    if not path.is_file():
+        raise UserError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}:{line} invalid YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a config must be a mapping of sections")
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Load a YAML config (or the defaults when ``path`` is None), apply overrides, validate."""
     data = {}
     if path is not None:
         path = Path(path)
-        if not path.is_file():
-            raise UserError(f"{path}: config file not found")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            line = f" line {mark.line + 1}" if mark else ""
-            raise UserError(f"{path}:{line} invalid YAML ({getattr(e, 'problem', e)})") from None
-        if not isinstance(data, dict):
-            raise UserError(f"{path}: a config must be a mapping of sections")
+        data = read_yaml_mapping(path)
     data = apply_overrides(data, overrides or [])
     try:
         return validate(from_dict(RunConfig, data))

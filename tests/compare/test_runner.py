@@ -143,6 +143,7 @@ def test_a_spec_gives_each_config_its_own_budget_keys_and_the_command_line_wins(
 
 @pytest.mark.parametrize("body, message", [
     ("configs: {}\n", "`configs` is empty"),
+    ("configs: {a: [\n", "line 3 invalid YAML"),
     ("configs:\n  a: {path: ../cfgs/missing.yaml}\n", "configs.a.path '../cfgs/missing.yaml' not found"),
     ("configs:\n  a: {path: ../cfgs/a.yaml, budget: 2}\n", "unknown config key 'configs.a.budget'"),
     ("seeds: many\nconfigs:\n  a: {path: ../cfgs/a.yaml}\n", "expected an integer"),

@@ -8,10 +8,10 @@ sample (prompt + image tokens + answer, as read in training), forward FLOPs and 
 per sample (from the saved model's config), training and label-scored inference images/s, peak
 memory, and validation accuracy as mean +- std over seeds with every seed's value. Backbones are
 compared on the same validation images with an exact McNemar test on the seed-paired
-predictions (pooled over seeds), Holm-corrected over the table's comparisons, and a verdict in words. A compare spec (``configs/compare/*.yaml``:
-configs with their own ``--set`` each, backbones, seeds, out) makes one command of a study whose configs
-need different keys for the same budget (``train.epochs`` on the ASCII route, ``stages.N.epochs`` on
-LLaVA's). Not for: the analytic 7B table (``analytic.py``) or training itself (``pipeline.run``).
+predictions (pooled over seeds), Holm-corrected over the table's comparisons, and a verdict in
+words. A compare spec (``configs/compare/*.yaml``: configs with their own ``--set`` each, backbones,
+seeds, out) makes one command of a study whose configs need different keys for the same budget
+(``train.epochs`` on the ASCII route, ``stages.N.epochs`` on LLaVA's). Not for: the analytic 7B table (``analytic.py``) or training itself (``pipeline.run``).
 """
 from __future__ import annotations
 
@@ -44,32 +44,28 @@ class CompareSpec:
     ceiling_epochs: int = 8           # the rendering-cost CNN's epochs per ASCII config
 
 
-def _read_yaml(path: Path):
-    import yaml
-
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
-        raise UserError(f"{path}: cannot read ({getattr(e, 'problem', None) or e})") from None
-
-
 def is_spec(path: str | Path) -> bool:
-    """A compare spec is a YAML mapping with a top-level ``configs`` (run configs never have one)."""
+    """A compare spec is a YAML mapping with a top-level ``configs`` (run configs never have one); a file
+    that does not read as YAML is left to the run config loader, whose error names the line."""
+    from ..config import read_yaml_mapping
+
     path = Path(path)
     if path.suffix not in (".yaml", ".yml") or not path.is_file():
         return False
-    data = _read_yaml(path)
-    return isinstance(data, dict) and "configs" in data
+    try:
+        return "configs" in read_yaml_mapping(path)
+    except UserError:
+        return False
 
 
 def load_spec(path: str | Path) -> CompareSpec:
     """Typed spec with config paths made relative to the working directory (as ``--plan`` prints them)."""
     import os
 
-    from ..config import from_dict
+    from ..config import from_dict, read_yaml_mapping
 
     path = Path(path)
-    data = _read_yaml(path)
+    data = read_yaml_mapping(path)
     try:
         spec = from_dict(CompareSpec, data)
     except UserError as e:
@@ -126,8 +122,8 @@ def plan(configs: list[str] | dict[str, SpecConfig], backbones: list[str] | dict
         for b, own in backbones.items():
             for seed in range(seeds):
                 cell = Cell(entry.path, label, b, seed, ())
-                over = tuple(sets) + tuple(entry.set) + tuple(own) + tuple(last) + (f"model.backbone={b}", f"train.seed={seed}",
-                                                         f"name={cell.name}", f"runs_dir={Path(out) / 'cells'}")
+                over = (*sets, *entry.set, *own, *last, f"model.backbone={b}", f"train.seed={seed}",
+                        f"name={cell.name}", f"runs_dir={Path(out) / 'cells'}")
                 load_config(entry.path, list(over))        # fails now, in one line, not hours later
                 cells.append(Cell(entry.path, label, b, seed, over))
     return cells
@@ -147,15 +143,15 @@ def is_complete(cell: Cell, out: str | Path) -> bool:
     return (d / "train_summary.json").is_file() and any((d / "eval").glob(f"*-{VALID}/metrics.json"))
 
 
-def run_cells(cells: list[Cell], out: str | Path, log=print, ceiling_epochs: int = 8) -> None:
+def run_cells(cells: list[Cell], out: str | Path, log=print,
+              ceiling_epochs: int = CompareSpec.ceiling_epochs) -> None:
     """Run what is missing; complete cells are reused, interrupted ones resume. Each ASCII config's
     rendering cost (``ceiling.py``) is measured once and kept in ``compare/ceiling-<config>.json``."""
     from ..config import load_config
     from ..io import write_json
     from ..pipeline import run
-    from .ceiling import rendering_cost
-
     from ..train.checkpoints import config_difference
+    from .ceiling import rendering_cost
 
     for cell in cells:           # a folder left by another spec or --set is never silently reused
         d = run_dir(cell, out)
@@ -208,7 +204,8 @@ def _cell_facts(cell: Cell, out: str | Path) -> dict:
              "train_images_per_s": rates[len(rates) // 2] if rates else None,
              "infer_images_per_s": m.get("predict_images_per_s"), "tta": m.get("tta", "none"),
              "peak_rss_mb": summary.get("peak_rss_mb"), "correct": preds,
-             "epochs": summary.get("epochs"), "train_minutes": summary["wall_s"] / 60 if summary.get("wall_s") else None,
+             "epochs": summary.get("epochs"),
+             "train_minutes": summary["wall_s"] / 60 if summary.get("wall_s") else None,
              "sliding_window": text.get("sliding_window"),
              "gqa": f"{text.get('num_attention_heads')}/{text.get('num_key_value_heads')}" if text else None}
     if text and tokens:
