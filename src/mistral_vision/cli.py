@@ -226,15 +226,12 @@ def _cmd(args) -> int:
     if c in ("train", "predict", "evaluate", "run", "export", "chat") or (c == "compare" and not args.analytic):
         _quiet_libraries()
     if c == "prepare" and _is_vqa(args.dataset):
-        from .config import DataConfig, from_dict
+        from .config import DataConfig, apply_overrides, from_dict
         from .pipeline import prepare_vqa
 
-        sets = dict(kv.split("=", 1) for kv in args.set if "=" in kv)
-        import yaml
-
-        d = from_dict(DataConfig, {"dataset": args.dataset, "valid_size": args.valid_size,
-                                   "split_seed": args.split_seed, "data_dir": args.data_dir, "offline": args.offline,
-                                   **{k: yaml.safe_load(v) for k, v in sets.items()}}, "data")
+        d = from_dict(DataConfig, apply_overrides({"dataset": args.dataset, "valid_size": args.valid_size,
+                                                   "split_seed": args.split_seed, "data_dir": args.data_dir,
+                                                   "offline": args.offline}, args.set), "data")
         counts = prepare_vqa(args.dataset, args.out, args.route, d)
         for split, n in counts.items():
             print(f"{args.out}/{split}.{'json' if args.route == 'llava' else 'jsonl'}: {n} samples")

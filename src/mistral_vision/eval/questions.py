@@ -13,7 +13,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import UserError, one_of
 from ..io import JsonlAppender, read_jsonl_tolerant, write_json
 from .metrics import wilson
 
@@ -89,8 +89,8 @@ def evaluate_questions(run_dir, dataset: str | None = None, split: str | None = 
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
-    if answers not in ANSWER_MODES:
-        raise UserError(f"unknown answer mode {answers!r}; known: {', '.join(ANSWER_MODES)}")
+    if answers not in ANSWER_MODES:                # before the model loads; the same line QuestionAnswerer gives
+        raise one_of("answer mode", answers, ANSWER_MODES)
     tta = tta or cfg.eval.tta
     tta_views(tta)
     qs, stem = resolve_questions(cfg, dataset, split, questions, image_folder, limit)
