@@ -397,9 +397,9 @@ def resolve_stages(cfg) -> tuple[StageConfig, ...]:
 
 def _questions(cfg) -> bool:
     """True if the run trains on a question set (VQA or LLaVA JSON) rather than a classification dataset."""
-    from .data.vqa import is_vqa
+    from .data.questions import is_question_set
 
-    return cfg.data.format == "llava-json" or is_vqa(cfg.data.dataset)
+    return is_question_set(cfg.data)
 
 
 def _validate_data(cfg: RunConfig) -> None:

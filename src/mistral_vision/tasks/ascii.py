@@ -50,17 +50,9 @@ class AsciiTask(ChatTask):
     seen_caption = "decoded from ASCII | ASCII"
     seen_title = "from ASCII"
 
-    def turn_messages(self, turns, image) -> list[dict]:
-        """LLaVA-style turns with the image's ASCII art where ``<image>`` stands."""
-        from ..data.llava_json import IMAGE_PLACEHOLDER as IMAGE
-
-        art = self.render(np.asarray(image)[None])[0] if image is not None else None
-        msgs = self.system_messages()
-        for role, text in turns:
-            if art is not None and IMAGE in text:
-                text = text.replace(IMAGE, art)
-            msgs.append({"role": "user" if role == "human" else "assistant", "content": text})
-        return msgs
+    def image_text(self, image) -> str | None:
+        """The image's ASCII art, where ``<image>`` stands in a turn."""
+        return self.render(np.asarray(image)[None])[0] if image is not None else None
 
     def seen(self, images: np.ndarray) -> list[Seen]:
         """The art each image became, and that art decoded back to pixels."""

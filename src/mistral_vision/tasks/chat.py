@@ -78,8 +78,19 @@ class ChatTask:
 
     # -- conversations (question sets): the route says how an image enters a turn ------------
     def turn_messages(self, turns: list[tuple[str, str]], image) -> list[dict]:
-        """Chat messages of LLaVA-style turns (``human`` / ``gpt``), the image placed by the route."""
-        raise NotImplementedError
+        """Chat messages of LLaVA-style turns (``human`` / ``gpt``), the image placed by the route: each
+        ``<image>`` becomes :meth:`image_text`, or stays for :meth:`finish_ids` when that is None."""
+        from ..data.llava_json import IMAGE_PLACEHOLDER
+
+        stand_in = self.image_text(image)
+        return self.system_messages() + [
+            {"role": "user" if role == "human" else "assistant",
+             "content": text if stand_in is None else text.replace(IMAGE_PLACEHOLDER, stand_in)}
+            for role, text in turns]
+
+    def image_text(self, image) -> str | None:
+        """The text an image becomes inside a turn (ASCII art); None: ``<image>`` stays (LLaVA)."""
+        return None
 
     def image_extras(self, images) -> dict:
         """Batch-first tensors of images (``pixel_values`` on the LLaVA route; nothing for ASCII)."""

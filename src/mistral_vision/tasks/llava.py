@@ -76,11 +76,6 @@ class LlavaTask(ChatTask):
         out = self.image_processor(images=processor_inputs(images, self.image_processor), return_tensors="pt")
         return out["pixel_values"]
 
-    def turn_messages(self, turns, image) -> list[dict]:
-        """LLaVA-style turns as chat messages; ``<image>`` stays, for ``finish_ids`` to expand."""
-        return self.system_messages() + [{"role": "user" if r == "human" else "assistant", "content": t}
-                                         for r, t in turns]
-
     def image_extras(self, images) -> dict:
         return {"pixel_values": self.pixel_values(images)}
 
