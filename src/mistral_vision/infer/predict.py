@@ -19,20 +19,15 @@ def predict_local(cfg, run_dir, data, todo: list[int], write, batch_size: int | 
     import torch
     from tqdm.auto import tqdm
 
-    from ..models.build import load_run_model
-    from ..tasks import make_task
+    from .loading import load_for_inference
     from .records import prediction_record
     from .scorer import LabelScorer
     from ..data.augment import tta_views
     from .tta import score_views
 
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, processor, _ = load_run_model(run_dir / "model", cfg.model.dtype if device == "cuda" else "float32", cfg)
-    model.to(device)
-    task = make_task(cfg, processor, data.label_names)
-    scorer = LabelScorer(model, task.label_ids, task.pad_id, task.eos_id, cfg.eval.score_eos)
+    loaded = load_for_inference(cfg, run_dir, data.label_names)
+    task = loaded.task
+    scorer = LabelScorer(loaded.model, task.label_ids, task.pad_id, task.eos_id, cfg.eval.score_eos)
     bs = batch_size or cfg.eval.batch_size
     views = tta_views(tta)
     t0 = time.time()

@@ -148,21 +148,13 @@ def _view(view, images):
 def answer_questions(cfg, run_dir, qs, todo: list[int], write, batch_size: int | None = None, progress: bool = True,
                      tta: str = "none", answers: str = "score", desc: str = "answer") -> float:
     """Answer items ``todo`` of ``qs`` with the run's model, passing records to ``write``; -> seconds."""
-    import torch
     from tqdm.auto import tqdm
 
     from ..data.augment import tta_views
-    from ..data.questions import label_names_for
-    from ..models.build import load_run_model
-    from ..tasks import make_task
+    from .loading import load_for_inference
 
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, processor, _ = load_run_model(run_dir / "model", cfg.model.dtype if device == "cuda" else "float32", cfg)
-    model.to(device)
-    task = make_task(cfg, processor, label_names_for(cfg.data))
-    answerer = QuestionAnswerer(model, task, cfg.eval.score_eos, answers=answers)
+    loaded = load_for_inference(cfg, run_dir)
+    answerer = QuestionAnswerer(loaded.model, loaded.task, cfg.eval.score_eos, answers=answers)
     views = tta_views(tta)
     bs = batch_size or cfg.eval.batch_size
     t0 = time.time()
