@@ -16,8 +16,11 @@ from .datasets import ImageSet
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
-def load_image(path: str | Path, size: int = 28, invert: bool | str = "auto") -> np.ndarray:
-    """Decode one image to a (size, size) uint8 array, white ink on black."""
+DIGIT_SIDE = 28              # MNIST / Fashion-MNIST images, and what classification runs are trained on
+
+
+def load_image(path: str | Path, size: int | None = DIGIT_SIDE, invert: bool | str = "auto") -> np.ndarray:
+    """Decode one image to a (size, size) uint8 array, white ink on black; ``size`` None keeps its longer side."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -32,6 +35,7 @@ def load_image(path: str | Path, size: int = 28, invert: bool | str = "auto") ->
         gray = 255 - gray
     h, w = gray.shape
     side = max(h, w)
+    size = size or side
     bg = int(np.median(np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])))
     square = np.full((side, side), bg, dtype=np.uint8)
     square[(side - h) // 2:(side - h) // 2 + h, (side - w) // 2:(side - w) // 2 + w] = gray

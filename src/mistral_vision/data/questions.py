@@ -205,3 +205,14 @@ def label_names_for(d) -> tuple[str, ...]:
     if d.format == "llava-json":
         return ()
     return get_dataset(get_vqa(d.dataset).base if is_vqa(d.dataset) else d.dataset).label_names
+
+
+def image_side(d) -> int | None:
+    """The side of the square images the data's runs were trained on: 28 for a classification dataset,
+    the canvas for a VQA set; None for LLaVA JSON, whose images keep their own size (the task fits them)."""
+    from .images import DIGIT_SIDE
+    from .vqa import CELL, is_vqa
+
+    if d.format == "llava-json":
+        return None
+    return d.grid * CELL if is_vqa(d.dataset) else DIGIT_SIDE

@@ -2,7 +2,8 @@
 
 The ASCII route renders the image into the user turn first; the LLaVA route puts ``<image>``
 there and hands the tower the pixels. Unlike ``predict`` nothing is label-scored: the model
-may answer anything, which is the point of asking it freely. Not for: classification.
+may answer anything, which is the point of asking it freely. Any run can be asked: one trained
+on a classification dataset, a VQA set or a LLaVA JSON file. Not for: classification.
 """
 from __future__ import annotations
 
@@ -14,27 +15,23 @@ from ..errors import UserError
 def chat(run_dir: str | Path, image: str | Path, question: str = "", max_new_tokens: int = 32) -> str:
     """The run's model's answer to ``question`` about the image file ``image``."""
     import torch
+    from transformers import GenerationConfig
 
     from ..config import load_run_config
-    from ..data.datasets import get_dataset
     from ..data.images import load_image
-    from ..models.build import load_run_model, text_tokenizer
-    from ..tasks import make_task
+    from ..data.questions import image_side
+    from ..models.build import text_tokenizer
+    from .loading import load_for_inference
 
-    run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
     if not Path(image).is_file():
         raise UserError(f"{image}: no such image file")
-    pixels = load_image(image, invert="auto")
-    from transformers import GenerationConfig
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, processor, _ = load_run_model(run_dir / "model", cfg.model.dtype if device == "cuda" else "float32", cfg)
-    model.to(device)
-    task = make_task(cfg, processor, get_dataset(cfg.data.dataset).label_names)
-    enc = task.chat_inputs(pixels, question)
+    pixels = load_image(image, image_side(cfg.data), invert="auto")   # at the size the run was trained on
+    loaded = load_for_inference(cfg, run_dir)
+    model, device = loaded.model, loaded.device
+    enc = loaded.task.chat_inputs(pixels, question)
     ids = torch.tensor(enc.ids, device=device)
-    tok = text_tokenizer(processor)
+    tok = text_tokenizer(loaded.processor)
     greedy = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id,
                               eos_token_id=tok.eos_token_id)          # not a checkpoint's own sampling settings
     extras = {k: v.to(device=device, dtype=model.dtype if v.is_floating_point() else v.dtype)
