@@ -15,6 +15,9 @@ from pathlib import Path
 from .errors import UserError
 from .io import write_jsonl
 
+# Written by `prepare` beside the chat JSONL splits it makes (their rendering settings); `api finetune`
+# reads it to know how the files were made. Here, below both, so the API layer need not import pipeline.
+PREPARE_FILE = "prepare.json"
 ROLES = ("system", "user", "assistant", "tool")
 ROLE_ALIASES = {"human": "user", "gpt": "assistant", "bot": "assistant", "model": "assistant",
                 "ai": "assistant", "sys": "system"}

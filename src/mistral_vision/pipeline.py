@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .chatfile import PREPARE_FILE
 from .errors import UserError
-
-PREPARE_FILE = "prepare.json"
 
 
 def prepare(dataset: str, out: str | Path, data_dir=None, offline: bool = False, width: int = 14, height: int = 14,

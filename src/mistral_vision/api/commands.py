@@ -68,7 +68,7 @@ def default_run_dir(train_file: str | Path) -> Path:
 def _write_run_config(run_dir: Path, args) -> None:
     """Make ``run_dir`` a run directory predict/evaluate understand, from the files' prepare.json."""
     from ..config import RunConfig, dump_config, from_dict, validate
-    from ..pipeline import PREPARE_FILE
+    from ..chatfile import PREPARE_FILE
 
     if (run_dir / "config.json").is_file():
         return

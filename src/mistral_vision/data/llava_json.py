@@ -8,7 +8,7 @@ supported); a sample without ``image`` is text-only; any other keys (e.g. our ``
 :func:`validate_llava_json` lists every problem of every sample (for ``mistral-vision
 validate``); :func:`load_llava_json` refuses a file with any problem in one error line.
 Sample indices in messages are 0-based positions in the JSON list. Not for: prompt
-templates or tokenisation (``prompts.py``), ScienceQA scoring (``eval/sqa.py``).
+templates or tokenisation (``prompts.py``), ScienceQA answers (``sqa.py``).
 """
 from __future__ import annotations
 

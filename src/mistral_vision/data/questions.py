@@ -119,7 +119,7 @@ def vqa_json_samples(split, with_conversations: bool, image_name) -> list[dict]:
 def from_llava_json(path, image_folder=None, name: str | None = None, in_memory: bool | None = None) -> QuestionSet:
     """A LLaVA JSON file (checked first: one line for the first bad sample) and its images: read once into
     memory when there are at most ``IN_MEMORY`` of them (or ``in_memory``), else read when used."""
-    from ..eval.sqa import check_options, parse_options, truth_letter
+    from .sqa import check_options, parse_options, truth_letter
     from .llava_json import load_image, load_llava_json
 
     samples = load_llava_json(path, image_folder)

@@ -6,7 +6,7 @@ one per candidate set) and the best one wins, so each prediction is a valid answ
 probability. A free-form question (captions, a user's open questions) is generated greedily
 and compared after :func:`normalize`. ``answers="generate"`` generates for lettered
 multiple-choice questions too and parses the reply as LLaVA's ScienceQA evaluation does
-(``eval/sqa.py``): an exact letter, ``X. ...``, or ``The answer is X.``; anything else is
+(``data/sqa.py``): an exact letter, ``X. ...``, or ``The answer is X.``; anything else is
 ``FAILED``, kept and scored wrong. Test-time views average the candidates' log-probabilities
 (generation uses the plain image). Not for: metrics or files (``eval/questions.py``).
 """
@@ -94,7 +94,7 @@ class QuestionAnswerer:
                 for k, text in zip(ks, texts):
                     pred = text
                     if items[k].candidates is not None:          # lettered options: LLaVA's ScienceQA parsing
-                        from ..eval.sqa import LETTERS, parse_answer
+                        from ..data.sqa import LETTERS, parse_answer
 
                         pred = parse_answer(text, list(LETTERS))
                     out[k] = {"pred": pred, "prob": None, "mode": "generated", "text": text}

@@ -1,7 +1,7 @@
 import pytest
 
 from mistral_vision.errors import UserError
-from mistral_vision.eval.sqa import (LETTERS, SINGLE_PRED_PROMPT, check_options, expects_letter, parse_answer,
+from mistral_vision.data.sqa import (LETTERS, SINGLE_PRED_PROMPT, check_options, expects_letter, parse_answer,
                                      parse_options, truth_letter)
 
 # Human turns exactly as LLaVA's scripts/convert_sqa_to_llava.py writes them (problem 7 of the

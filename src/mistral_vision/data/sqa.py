@@ -14,7 +14,8 @@ which write ``llava_{split}_{format}.json`` into ``--base-dir`` (``llava_train_Q
 folder ``data/scienceqa/images/{split}`` of the ScienceQA repo. LLaVA scores a reply as wrong
 (not FAILED) when its letter is beyond the question's options, counts a missing reply as
 FAILED, and computes IMG accuracy over the questions whose prompt has ``<image>``.
-Not for: reading the JSON file (``data/llava_json.py``) or running the model.
+Not for: reading the JSON file (``llava_json.py``) or running the model. It sits in ``data/`` because
+answering (``infer/``) and scoring (``eval/``) both use it.
 """
 from __future__ import annotations
 
