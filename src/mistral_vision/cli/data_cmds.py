@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 
+from ..errors import UserError
 from .common import add_ascii_args, add_data_args, add_split_args
 
 
@@ -13,7 +14,7 @@ def register(sub) -> None:
     p.add_argument("--route", choices=("ascii", "llava"), default="ascii",
                    help="VQA sets: llava writes LLaVA JSON + an image folder, ascii chat JSONL with the art")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="VQA sets: data settings, e.g. train_canvases=5000 (config keys of `data`)")
+                   help="VQA sets: data settings, e.g. train_canvases=5000 or data.train_canvases=5000 (as `run --set`)")
     add_ascii_args(p, 14)
     p.add_argument("--invert", action="store_true")
     p.add_argument("--template", default="classify", help="prompt template id or literal with {art}")
@@ -37,16 +38,19 @@ def prepare(args) -> int:
     from ..data.vqa import is_vqa
 
     if args.dataset and is_vqa(args.dataset):
-        from ..config import DataConfig, apply_overrides, from_dict
         from ..pipeline import prepare_vqa
 
-        d = from_dict(DataConfig, apply_overrides({"dataset": args.dataset, "valid_size": args.valid_size,
-                                                   "split_seed": args.split_seed, "data_dir": args.data_dir,
-                                                   "offline": args.offline}, args.set), "data")
-        counts = prepare_vqa(args.dataset, args.out, args.route, d)
+        counts = prepare_vqa(args.dataset, args.out, args.route, vqa_data_config(args))
         for split, n in counts.items():
             print(f"{args.out}/{split}.{'json' if args.route == 'llava' else 'jsonl'}: {n} samples")
         return 0
+    if args.route == "llava":
+        raise UserError(f"prepare --route llava writes LLaVA JSON for the VQA sets (mnist-vqa, fashion-vqa); "
+                        f"{args.dataset} trains on the LLaVA route straight from its files: "
+                        "`mistral-vision run` with `route: llava` (configs/mnist-llava-cpu.yaml)")
+    if args.set:
+        raise UserError(f"prepare --set is for the VQA sets' data settings; {args.dataset} is rendered with "
+                        "the flags (--ascii-size, --ramp, --crop, ...)")
     from ..pipeline import prepare as prepare_ascii
 
     w, h = args.width or args.ascii_size, args.height or args.ascii_size
@@ -55,6 +59,24 @@ def prepare(args) -> int:
     for split, n in counts.items():
         print(f"{args.out}/{split}.jsonl: {n} samples")
     return 0
+
+
+def vqa_data_config(args):
+    """The data section ``prepare --set`` describes, checked as ``run`` checks it: keys with or without
+    the ``data.`` prefix that ``run --set`` needs (``train_canvases=10`` or ``data.train_canvases=10``)."""
+    from ..config import load_config
+
+    flags = {"dataset": args.dataset, "valid_size": args.valid_size, "split_seed": args.split_seed,
+             "offline": str(args.offline).lower()}
+    if args.data_dir:
+        flags["data_dir"] = args.data_dir
+    sets = [f"data.{k}={v}" for k, v in flags.items()]
+    for item in args.set:
+        key = item.split("=", 1)[0].strip()
+        if "." in key and not key.startswith("data."):
+            raise UserError(f"prepare --set {item!r}: prepare takes data settings only (data.KEY=VALUE)")
+        sets.append(item if key.startswith("data.") else f"data.{item}")
+    return load_config(None, sets).data
 
 
 def validate(args) -> int:
