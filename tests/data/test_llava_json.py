@@ -167,6 +167,29 @@ def test_validate_lists_every_problem_with_its_index(tmp_path, images):
     ]
 
 
+def test_no_image_folder_is_said_once_for_the_whole_file(tmp_path, capsys):
+    from mistral_vision.cli import main
+
+    path = write(tmp_path, [good(str(i)) for i in range(400)] + [good("t", image=None)])
+    n, problems = validate_llava_json(path)
+    assert n == 401 and problems == ["400 of 401 samples have an image but no --image-folder was given: "
+                                     "pass --image-folder DIR, the folder their image paths are relative to"]
+    assert main(["validate", str(path)]) == 2
+    assert len(capsys.readouterr().out.splitlines()) == 1
+
+
+def test_an_image_folder_one_level_too_high_gets_a_hint(tmp_path, images):
+    data = [good(), good("b", image="sub/b.png"), {"id": "d", "conversations": [turn("human", "q")]}]
+    n, problems = validate_llava_json(write(tmp_path, data), tmp_path)
+    assert problems == ['sample 2 (id "d"): conversation ends with a "human" turn; the last turn must be "gpt" '
+                        '(the answer)',
+                        f"2 images not found in {tmp_path}, but all are in {images}: pass --image-folder {images}"]
+    # a folder that holds only some of the images is not a hint: each missing one is listed
+    n, problems = validate_llava_json(write(tmp_path, [good(), good("g", image="gone.png")]), tmp_path)
+    assert problems == [f'sample {i} (id "{k}"): image "{rel}" not found in {tmp_path}'
+                        for i, k, rel in ((0, "a", "a.png"), (1, "g", "gone.png"))]
+
+
 def test_validate_missing_image_folder(tmp_path):
     with pytest.raises(UserError, match=re.escape(f"image folder {tmp_path / 'nope'} does not exist")):
         validate_llava_json(write(tmp_path, [good()]), tmp_path / "nope")

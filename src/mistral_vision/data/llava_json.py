@@ -114,11 +114,37 @@ def sample_problems(raw: dict, index: int, image_folder: Path | None, check_imag
 
 def validate_llava_json(path: str | Path, image_folder: str | Path | None = None,
                         check_images: bool = True) -> tuple[int, list[str]]:
-    """(number of samples, every problem of every sample, in file order)."""
+    """(number of samples, every problem of every sample, in file order).
+
+    Problems that every image shares are said once, not once per sample: no ``image_folder``
+    for a file with images, or a folder one level above the one the paths are relative to."""
     raws = read_llava_json(path)
     folder = _image_folder(image_folder)
-    by_sample = _problems_by_sample(raws, folder, check_images)
-    return len(raws), [p for ps in by_sample.values() for p in ps]
+    by_sample = _problems_by_sample(raws, folder, check_images and folder is not None)
+    imaged = {i: _images_of(raw)[0] for i, raw in enumerate(raws) if isinstance(raw, dict) and _images_of(raw)}
+    shared = []
+    if check_images and imaged and folder is None:
+        shared.append(f"{len(imaged)} of {len(raws)} samples have an image but no --image-folder was given: "
+                      "pass --image-folder DIR, the folder their image paths are relative to")
+    elif check_images and folder is not None:
+        missing = {i: rel for i, rel in imaged.items() if not (folder / rel).is_file()}
+        sub = _subfolder_holding(folder, list(missing.values()))
+        if sub is not None:
+            for i in missing:
+                by_sample[i] = [p for p in by_sample[i] if not p.endswith(f"not found in {folder}")]
+            shared.append(f"{len(missing)} images not found in {folder}, but all are in {sub}: "
+                          f"pass --image-folder {sub}")
+    return len(raws), [p for ps in by_sample.values() for p in ps] + shared
+
+
+def _subfolder_holding(folder: Path, rels: list[str]) -> Path | None:
+    """The subfolder of ``folder`` (``images/``, ``train/``...) that holds every one of ``rels``, if any."""
+    if not rels:
+        return None
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if all((sub / rel).is_file() for rel in rels):
+            return sub
+    return None
 
 
 def load_llava_json(path: str | Path, image_folder: str | Path | None = None,
