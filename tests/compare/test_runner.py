@@ -62,7 +62,7 @@ def test_compare_runs_collects_and_reuses_cells_deterministically(tmp_path, data
 
     cfg, sets = _config(tmp_path, data_dir)
     out = tmp_path / "cmp"
-    cells = plan([cfg], ["mistral-tiny", "llama-tiny"], 2, sets, out)
+    cells = plan([cfg], ["mistral-tiny", "llama-tiny"], 2, sets, out, match_families=True)
     run_cells(cells, out, log=lambda *_: None, ceiling_epochs=1)
     res = collect(cells, out)
     ceiling = res["rendering"]["tinyascii"]
@@ -76,7 +76,9 @@ def test_compare_runs_collects_and_reuses_cells_deterministically(tmp_path, data
         assert row["accuracy_mean"] == pytest.approx(sum(accs) / 2)
     mistral, llama = sorted(res["rows"], key=lambda r: r["backbone"], reverse=True)
     assert mistral["sliding_window"] and not llama["sliding_window"]
-    assert mistral["params"] == llama["params"]                    # matched presets: same shapes
+    # matched presets: llama-tiny's 2 extra KV heads (2 x 32 x 8 x 2 = 1,024 per layer) against an MLP 11 smaller
+    # (3 x 32 x 11 = 1,056 per layer), over 2 layers
+    assert llama["params"] - mistral["params"] == 2 * (1024 - 1056)
     (pair,) = res["paired"]
     assert pair["pairs"] == 2 * 60 and pair["verdict"] in ("within noise", "difference larger than seed spread")
     assert pair["p_holm"] == pair["p_value"]                        # one comparison: nothing to correct
@@ -93,7 +95,7 @@ def test_compare_runs_collects_and_reuses_cells_deterministically(tmp_path, data
     assert [r["accuracy"] for r in again["rows"]] == [r["accuracy"] for r in res["rows"]]
     assert stamps == {c.name: (out / "cells" / c.name / "train_summary.json").stat().st_mtime_ns for c in cells}
     # and retraining the same cells from scratch elsewhere gives identical accuracies (deterministic on CPU)
-    other = plan([cfg], ["mistral-tiny", "llama-tiny"], 2, sets, tmp_path / "cmp2")
+    other = plan([cfg], ["mistral-tiny", "llama-tiny"], 2, sets, tmp_path / "cmp2", match_families=True)
     run_cells(other, tmp_path / "cmp2", log=lambda *_: None, ceiling_epochs=1)
     assert [r["accuracy"] for r in collect(other, tmp_path / "cmp2")["rows"]] == [r["accuracy"] for r in res["rows"]]
 
@@ -216,3 +218,25 @@ def test_a_folder_left_by_another_setting_is_refused_not_reused(tmp_path, data_d
     with pytest.raises(UserError, match=r"was run with stages.0.epochs=3.0 but the config now says 1.0; delete"):
         run_cells([cell], s.out, log=lambda *_: None)
     assert not (d / "model").exists()
+
+
+def test_llama_matched_shape_is_cpu_yaml_for_the_cpu_configs_and_exact_in_parameters():
+    from mistral_vision.compare.runner import llama_matched_shape
+    from mistral_vision.config import ModelConfig
+
+    cpu = ModelConfig(hidden_size=128, num_layers=4, num_heads=4, num_kv_heads=2, intermediate_size=256)
+    assert llama_matched_shape(cpu) == ("model.num_kv_heads=4", "model.intermediate_size=213")
+    assert llama_matched_shape(ModelConfig(num_heads=4, num_kv_heads=4)) == ()       # no GQA: nothing to match
+
+
+def test_two_families_with_one_shape_are_refused_and_the_ad_hoc_compare_matches_them(tmp_path, data_dir, capsys):
+    cfg, sets = _config(tmp_path, data_dir)
+    with pytest.raises(UserError, match="mistral-tiny and llama-tiny give tinyascii the same shape"):
+        plan([cfg], ["mistral-tiny", "llama-tiny"], 1, sets, tmp_path / "out")
+    assert main(["compare", str(cfg), "--plan", "--seeds", "1", "--out", str(tmp_path / "o")]
+                + sum((["--set", o] for o in sets), [])) == 0
+    out, err = capsys.readouterr()
+    llama_cmd = [line for line in out.splitlines() if "llama-tiny" in line]
+    assert len(llama_cmd) == 1 and "model.num_kv_heads=4 --set model.intermediate_size=53" in llama_cmd[0]
+    assert err.strip() == ("tinyascii / llama-tiny: model.num_kv_heads=4 model.intermediate_size=53 "
+                           "(Llama-2's one KV head per head, matched in parameters)")

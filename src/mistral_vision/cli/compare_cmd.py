@@ -1,6 +1,8 @@
 """``mistral-vision compare``: a study of configs x backbones x seeds, or ``--analytic`` 7B costs from configs."""
 from __future__ import annotations
 
+import sys
+
 from ..errors import UserError
 
 
@@ -48,7 +50,9 @@ def compare(args) -> int:
         backbones = {b.strip(): own.get(b.strip(), ()) for b in args.backbones.split(",") if b.strip()}
     seeds = args.seeds if args.seeds is not None else seeds
     out = args.out or out
-    cells = runner.plan(configs, backbones, seeds, sets, out, last=args.set)
+    # Without a spec nothing says how the families differ: the LLaMA cells get Llama-2's shape, matched.
+    cells = runner.plan(configs, backbones, seeds, sets, out, last=args.set, match_families=not specs,
+                        log=lambda line: print(line, file=sys.stderr))
     if args.plan:
         for cell in cells:
             print(runner.command(cell))

@@ -97,11 +97,16 @@ class Cell:
 
 
 def plan(configs: list[str] | dict[str, SpecConfig], backbones: list[str] | dict[str, tuple[str, ...]], seeds: int,
-         sets: list[str], out: str | Path, last: list[str] = ()) -> list[Cell]:
+         sets: list[str], out: str | Path, last: list[str] = (), match_families: bool = False,
+         log=None) -> list[Cell]:
     """Every cell, each config checked to load with each backbone first (one line if one does not).
     ``configs``: paths (rows named by file stem) or a spec's rows with their own overrides; ``backbones``:
     ids, or id -> overrides of its cells. Order of overrides: ``sets`` (every cell), the row's own, the
-    backbone's, ``last`` (the command line's, so they win)."""
+    backbone's, ``last`` (the command line's, so they win). ``match_families``: a tiny LLaMA backbone
+    without overrides of its own gets :func:`llama_matched_shape` of each config (the ad hoc compare),
+    after ``last``, and ``log`` is told.
+    Two tiny backbones of different families left with the same shape are refused: they would train
+    the same function (see :func:`refuse_same_functions`)."""
     from ..config import load_config
     from ..models.backbones import get_backbone
 
@@ -117,16 +122,64 @@ def plan(configs: list[str] | dict[str, SpecConfig], backbones: list[str] | dict
         if len(set(stems)) != len(stems):
             raise UserError(f"compare: two configs share the name {sorted(s for s in stems if stems.count(s) > 1)[0]!r}")
         configs = {stem: SpecConfig(c) for stem, c in zip(stems, configs)}
-    cells = []
+    cells, models = [], {}
     for label, entry in configs.items():
         for b, own in backbones.items():
+            spec, matched = get_backbone(b), ()
+            if match_families and not own and spec.is_tiny and spec.family == "llama":
+                # derived from the shape every cell is given (--set included), so it comes after that
+                matched = llama_matched_shape(load_config(entry.path, [*sets, *entry.set, *last]).model)
+                if matched and log:
+                    log(f"{label} / {b}: {' '.join(matched)} (Llama-2's one KV head per head, matched in parameters)")
             for seed in range(seeds):
                 cell = Cell(entry.path, label, b, seed, ())
-                over = (*sets, *entry.set, *own, *last, f"model.backbone={b}", f"train.seed={seed}",
+                over = (*sets, *entry.set, *own, *last, *matched, f"model.backbone={b}", f"train.seed={seed}",
                         f"name={cell.name}", f"runs_dir={Path(out) / 'cells'}")
-                load_config(entry.path, list(over))        # fails now, in one line, not hours later
+                cfg = load_config(entry.path, list(over))  # fails now, in one line, not hours later
+                models.setdefault(label, {})[b] = cfg.model
                 cells.append(Cell(entry.path, label, b, seed, over))
+    refuse_same_functions(models)
     return cells
+
+
+def llama_matched_shape(mistral) -> tuple[str, ...]:
+    """Overrides that give a tiny LLaMA Llama-2's one KV head per query head, matched in parameters to the
+    Mistral shape ``mistral`` (its grouped-query attention): the extra K/V projections cost
+    ``2 * hidden * head_dim * (heads - kv_heads)`` per layer, taken back from the 3-matrix MLP. For the
+    CPU configs' 4 x 128 with 4 / 2 heads and MLP 256 that is MLP 213, as configs/compare/cpu.yaml says."""
+    heads, kv = mistral.num_heads, mistral.num_kv_heads
+    if kv == heads:
+        return ()
+    head_dim = mistral.hidden_size // heads
+    mlp = mistral.intermediate_size - round(2 * head_dim * (heads - kv) / 3)
+    if mlp < 1:
+        raise UserError(f"compare: model.intermediate_size {mistral.intermediate_size} is too small to match a "
+                        "LLaMA shape with one KV head per head in parameters; give the backbones their own overrides")
+    return (f"model.num_kv_heads={heads}", f"model.intermediate_size={mlp}")
+
+
+def refuse_same_functions(models: dict[str, dict]) -> None:
+    """One line if two tiny backbones of different families give a row the same shape.
+
+    mistral-tiny and llama-tiny then differ only in Mistral's sliding window; below it they compute the
+    same function from the same seeded weights, and the study would report a tie (p = 1) that says
+    nothing about the families."""
+    from ..models.backbones import get_backbone
+
+    for label, by_backbone in models.items():
+        tiny = [(b, m) for b, m in by_backbone.items() if get_backbone(b).is_tiny]
+        for i, (b1, m1) in enumerate(tiny):
+            for b2, m2 in tiny[i + 1:]:
+                if get_backbone(b1).family == get_backbone(b2).family:
+                    continue
+                same = dataclasses.replace(m1, backbone="", sliding_window=None) == \
+                    dataclasses.replace(m2, backbone="", sliding_window=None)
+                if same:
+                    raise UserError(
+                        f"compare: {b1} and {b2} give {label} the same shape ({m1.num_heads} heads / "
+                        f"{m1.num_kv_heads} KV heads, MLP {m1.intermediate_size}), so below the sliding window they "
+                        "train the same function and tie; give the LLaMA backbone Llama-2's one KV head per head "
+                        "as configs/compare/cpu.yaml does (its `backbones` overrides)")
 
 
 def command(cell: Cell) -> str:
