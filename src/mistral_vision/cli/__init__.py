@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ap = argparse.ArgumentParser(prog="mistral-vision", description="Teach text LLMs to see, and measure it.")
     ap.add_argument("--debug", action="store_true", help="show tracebacks for user errors")
+    ap.add_argument("--version", action="version", version=f"mistral-vision {version()}")
     sub = ap.add_subparsers(dest="command", required=True)
     # The order of `mistral-vision --help`: data files, runs, the API, tokenizers, studies.
     data_cmds.register(sub)
@@ -26,6 +27,19 @@ def build_parser() -> argparse.ArgumentParser:
     tokenizer_cmd.register(sub)
     compare_cmd.register(sub)
     return ap
+
+
+def version() -> str:
+    """The installed distribution's version (pyproject.toml), else the package's own."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("mistral-vision")
+    except PackageNotFoundError:          # run from a source tree without installing
+        from .. import __version__
+
+        return __version__
 
 
 def quiet_libraries() -> None:
