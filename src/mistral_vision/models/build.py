@@ -111,6 +111,7 @@ def load_run_model(model_dir: str | Path, dtype: str = "float32", cfg=None):
 
     ``cfg`` (the run's config) is needed where the save holds an adapter only (a LoRA LLaVA run)."""
     manifest = read_manifest(model_dir)
+    check_saved_files(model_dir, manifest)
     model, processor = _route(manifest["route"]).load(Path(model_dir), manifest, dtype, cfg)
     model.eval()
     return model, processor, manifest
@@ -120,13 +121,60 @@ def load_run_processor(model_dir: str | Path):
     """The saved tokenizer (ASCII) or processor (LLaVA) without the model; None if nothing is saved (API runs)."""
     if not is_saved(model_dir):
         return None
-    if read_manifest(model_dir)["route"] == "llava":
-        from transformers import AutoProcessor
+    manifest = read_manifest(model_dir)
+    check_saved_files(model_dir, manifest)
+    if manifest["route"] == "llava":
+        from transformers import AutoProcessor as loader
+    else:
+        from transformers import AutoTokenizer as loader
+    try:
+        return loader.from_pretrained(model_dir)
+    except (OSError, ValueError) as e:
+        raise UserError(f"{model_dir}: cannot load the {'processor' if manifest['route'] == 'llava' else 'tokenizer'} "
+                        f"({str(e).splitlines()[0]}); {REDO}") from None
 
-        return AutoProcessor.from_pretrained(model_dir)
-    from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(model_dir)
+REDO = "re-export or rerun"
+
+
+def check_saved_files(model_dir: str | Path, manifest: dict) -> None:
+    """Refuse, in one line and before anything is built, a saved model that is missing or damaged.
+
+    Without this, a missing ``config.json`` lets ``from_pretrained`` fall back to the default
+    (7B) LLaVA config and allocate tens of GB, and a truncated ``model.safetensors`` is a long
+    traceback from deep inside the loader. ``safe_open`` reads only the header, and it checks
+    that the header's tensors cover the file exactly, so a truncated download or an interrupted
+    copy is caught at the cost of a few bytes read."""
+    from safetensors import safe_open
+
+    model_dir = Path(model_dir)
+    lora = bool(manifest.get("parts", {}).get("llm", {}).get("lora"))
+    config = "adapter_config.json" if lora else "config.json"
+    # A LLaVA processor is saved whole (processor_config.json) by transformers 5, as parts before.
+    needed = [(config,)] + ([("processor_config.json", "preprocessor_config.json")]
+                            if manifest.get("route") == "llava" else [])
+    for names in needed:
+        path = next((model_dir / n for n in names if (model_dir / n).is_file()), model_dir / names[0])
+        if not path.is_file():
+            raise UserError(f"{path}: missing, so the saved model cannot be rebuilt; {REDO}")
+        try:
+            json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as e:
+            raise UserError(f"{path}: not valid JSON ({e}); {REDO}") from None
+    stem = "adapter_model" if lora else "model"
+    index = model_dir / f"{stem}.safetensors.index.json"
+    if index.is_file():
+        weights = sorted({model_dir / f for f in json.loads(index.read_text()).get("weight_map", {}).values()})
+    else:
+        weights = [model_dir / f"{stem}.safetensors"]
+    for path in weights:
+        if not path.is_file():
+            raise UserError(f"{path}: missing, so the saved model has no weights; {REDO}")
+        try:
+            with safe_open(str(path), framework="pt"):
+                pass
+        except Exception as e:  # SafetensorError: truncated header, file not covered by its tensors
+            raise UserError(f"{path}: truncated or corrupt ({str(e).splitlines()[0]}); {REDO}") from None
 
 
 def text_tokenizer(processor):
