@@ -140,7 +140,9 @@ def run(config_path: str | Path | None, overrides: list[str] | None = None, prog
     if cfg.backend == "mistral-api":
         api_finetune_stage(cfg, log)
     else:
-        resume = (run_dir / "config.json").is_file()
+        from .train.checkpoints import has_training_state
+
+        resume = has_training_state(run_dir)
         log(f"[2/4] train: {cfg.model.backbone}" + (" (resuming)" if resume else ""))
         summary = train_run(cfg, resume=resume, progress=progress)
         log(f"      {summary['steps']} steps in {summary['wall_s'] / 60:.1f} min")

@@ -47,6 +47,19 @@ def config_difference(cfg: RunConfig, run_dir: Path) -> str | None:
     return None
 
 
+def has_training_state(run_dir: Path) -> bool:
+    """True if the run folder holds something training produced: a checkpoint, a finished stage or a
+    saved model. A folder with only ``config.json`` (training refused its data, or was killed before
+    its first checkpoint) is not a run to resume: rerunning it with a corrected config starts afresh."""
+    from ..models.build import is_saved
+
+    run_dir = Path(run_dir)
+    ck, st = run_dir / "checkpoints", run_dir / "stages"
+    return (is_saved(run_dir / "model")
+            or (ck.is_dir() and any(checkpoints(d) for d in ck.iterdir() if d.is_dir()))
+            or (st.is_dir() and any(is_done(d) for d in st.iterdir() if d.is_dir())))
+
+
 def check_resumable(cfg: RunConfig, run_dir: Path) -> None:
     if not (run_dir / "config.json").is_file():
         raise UserError(f"--resume: {run_dir} has no config.json; nothing to resume (drop --resume)")

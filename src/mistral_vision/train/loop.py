@@ -26,8 +26,8 @@ from ..config import RunConfig, dump_config, resolve_stages
 from ..errors import UserError
 from ..io import JsonlAppender, read_jsonl_tolerant, write_json, write_jsonl
 from .batches import answer_loss
-from .checkpoints import (check_resumable, checkpoints, is_done, load_checkpoint, load_stage_result,
-                          save_checkpoint, save_stage_result, stage_key)
+from .checkpoints import (check_resumable, checkpoints, has_training_state, is_done, load_checkpoint,
+                          load_stage_result, save_checkpoint, save_stage_result, stage_key)
 from .source import training_source
 from .stages import freeze_for_stage
 
@@ -62,12 +62,13 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
 
     run_dir = cfg.run_dir
     model_dir = run_dir / "model"
+    if resume and not has_training_state(run_dir):
+        resume = False                             # nothing was trained: start afresh with this config
     if resume:
         check_resumable(cfg, run_dir)
         if is_saved(model_dir):
             return json.loads((run_dir / "train_summary.json").read_text())
-    elif (run_dir / "config.json").exists() and ((run_dir / "checkpoints").exists() or (run_dir / "stages").exists()
-                                                 or model_dir.exists()):
+    elif has_training_state(run_dir):
         raise UserError(f"{run_dir} already holds a training run; pass --resume to continue it or choose a new name")
     stages = resolve_stages(cfg)
     for i, stage in enumerate(stages):           # refused before anything is written or built
