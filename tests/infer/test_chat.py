@@ -93,3 +93,45 @@ def test_chat_on_an_ascii_vqa_run_puts_the_art_and_the_question_in_the_prompt(ro
     prompt = loaded.processor.decode(loaded.task.chat_inputs(img, question).ids[0])
     assert loaded.task.render(img[None])[0] + "\n" + question in prompt
     assert isinstance(said, str)
+
+
+@pytest.fixture(scope="module")
+def plain_llava(root):
+    return _train(root, "plain-llava", route="llava", stages=ONE_STAGE, **TOWER)     # classification, image alone
+
+
+def test_a_question_to_a_run_that_never_saw_one_is_warned_about(root, plain_llava, capsys):
+    capsys.readouterr()
+    chat = ["chat", str(plain_llava), "--image", str(root / "canvas.png"), "--max-new-tokens", "2"]
+    assert main(chat + ["which digit?"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "never saw a question" in err and "prompt.template: ask" in err
+    assert main(chat) == 0
+    assert "warning" not in capsys.readouterr().err                    # asking nothing is what it was trained on
+
+
+@pytest.mark.parametrize("template", ['"{art}\\nWhich digit is this?"', "ask"])
+def test_a_run_trained_with_a_question_is_asked_exactly_what_it_was_trained_on(root, plain_llava, template):
+    """Asked its own question, a classification run gets the very prompt it was trained and label-scored on
+    (the template's question is not repeated after the asked one); asked another, the image then that question."""
+    from dataclasses import replace
+
+    import yaml
+
+    from mistral_vision.config import load_run_config
+    from mistral_vision.data.images import load_image
+    from mistral_vision.infer.chat import never_saw_questions
+    from mistral_vision.models.build import load_run_processor
+    from mistral_vision.prompts import resolve_template
+    from mistral_vision.tasks import make_task
+
+    cfg = load_run_config(plain_llava)
+    cfg = replace(cfg, prompt=replace(cfg.prompt, template=yaml.safe_load(template)))
+    assert never_saw_questions(cfg) is None
+    task = make_task(cfg, load_run_processor(plain_llava / "model"), tuple("0123456789"))
+    img = load_image(root / "canvas.png", None, invert="auto")
+    own = resolve_template(cfg.prompt.template).format(art="", dataset="mnist", labels=", ".join("0123456789"),
+                                                       width=0, height=0).strip()
+    assert task.chat_inputs(img, own).ids[0] == task.encode(img[None]).ids[0]
+    other = task.processor.decode(task.chat_inputs(img, "How many bars?").ids[0])
+    assert other.endswith("<image>\nHow many bars?<sep>") and own not in other

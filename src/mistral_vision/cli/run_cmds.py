@@ -140,9 +140,12 @@ def export(args) -> int:
 
 
 def chat(args) -> int:
+    import sys
+
     from ..infer.chat import chat as chat_once
 
-    print(chat_once(args.run_dir, args.image, args.question, args.max_new_tokens))
+    print(chat_once(args.run_dir, args.image, args.question, args.max_new_tokens,
+                    warn=lambda why: print(f"mistral-vision: warning: {why}", file=sys.stderr)))
     return 0
 
 

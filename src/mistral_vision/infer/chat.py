@@ -12,8 +12,29 @@ from pathlib import Path
 from ..errors import UserError
 
 
-def chat(run_dir: str | Path, image: str | Path, question: str = "", max_new_tokens: int = 32) -> str:
-    """The run's model's answer to ``question`` about the image file ``image``."""
+def never_saw_questions(cfg) -> str | None:
+    """Why the run's model was never shown a question in training, or None if it was.
+
+    A classification run whose prompt template is the image alone (``plain``) learnt to answer
+    the class name after the image and nothing else; asked a question, it answers as if it had
+    not been (on the demo runs: "3" for a 5, a blank line for a 0). Question sets (VQA, LLaVA
+    JSON) carry their questions in the data."""
+    from ..data.questions import is_question_set
+    from ..prompts import resolve_template
+
+    if is_question_set(cfg.data):
+        return None
+    if resolve_template(cfg.prompt.template).replace("{art}", "").strip():
+        return None
+    return (f"prompt.template {cfg.prompt.template!r} shows the image alone, so this run never saw a question and "
+            "answers every one as if it were not there; ask nothing, or train with a template that asks "
+            "(prompt.template: ask)")
+
+
+def chat(run_dir: str | Path, image: str | Path, question: str = "", max_new_tokens: int = 32,
+         warn=None) -> str:
+    """The run's model's answer to ``question`` about the image file ``image``; ``warn(text)`` hears
+    why the answer may be meaningless (a question asked of a run that never saw one)."""
     import torch
     from transformers import GenerationConfig
 
@@ -27,6 +48,9 @@ def chat(run_dir: str | Path, image: str | Path, question: str = "", max_new_tok
     if not Path(image).is_file():
         raise UserError(f"{image}: no such image file")
     pixels = load_image(image, image_side(cfg.data), invert="auto")   # at the size the run was trained on
+    why = question and never_saw_questions(cfg)
+    if why and warn is not None:
+        warn(why)
     loaded = load_for_inference(cfg, run_dir)
     model, device = loaded.model, loaded.device
     enc = loaded.task.chat_inputs(pixels, question)

@@ -61,7 +61,7 @@ class AsciiTask(ChatTask):
     def chat_inputs(self, image: np.ndarray, question: str) -> Encoded:
         """A free question about one image: the rendered art, then the question, in the user turn."""
         art = self.render(image[None])[0]
-        text = self._chat_text(self.content_messages(art + ("\n" + question if question else "")), True)
+        text = self._chat_text(self.chat_messages(art, question), True)
         return Encoded(self._encode([text]))
 
     def encode(self, images) -> Encoded:

@@ -76,6 +76,15 @@ class ChatTask:
     def content_messages(self, content: str, answer: str | None = None) -> list[dict]:
         raise NotImplementedError
 
+    def chat_messages(self, image_text: str, question: str) -> list[dict]:
+        """The user turn of a free question about one image (``chat``): the trained prompt when
+        nothing is asked, else the image then the question, as LLaVA asks. A classification
+        template's own question is replaced by the one asked, not repeated after it."""
+        msgs = self.content_messages(image_text)
+        if question:
+            msgs[-1] = {"role": "user", "content": image_text + "\n" + question}
+        return msgs
+
     # -- conversations (question sets): the route says how an image enters a turn ------------
     def turn_messages(self, turns: list[tuple[str, str]], image) -> list[dict]:
         """Chat messages of LLaVA-style turns (``human`` / ``gpt``), the image placed by the route: each

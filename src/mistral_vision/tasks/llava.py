@@ -117,7 +117,7 @@ class LlavaTask(ChatTask):
         """A free question about one image: ``<image>`` (expanded by the processor), then the question."""
         from ..models.llava import IMAGE_TOKEN, expand_prompt
 
-        content = self.prompt_texts([IMAGE_TOKEN + ("\n" + question if question else "")])[0]
+        content = self._chat_text(self.chat_messages(IMAGE_TOKEN, question), True)
         return Encoded([expand_prompt(self.processor, content)], {"pixel_values": self.pixel_values(image[None])})
 
     def encode(self, images) -> Encoded:
