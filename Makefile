@@ -21,6 +21,8 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/mistral-vision run configs/demo.yaml
 	$(BIN)/mistral-vision run configs/demo-llava.yaml
+	@echo "chat: runs/demo-llava, examples/mnist/7.png, \"Which digit is this?\""
+	@$(BIN)/mistral-vision chat runs/demo-llava --image examples/mnist/7.png "Which digit is this?"
 
 test: setup
 	$(BIN)/python -m pytest
