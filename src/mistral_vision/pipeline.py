@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .chatfile import PREPARE_FILE
+from .data.datasets import DataUnavailable
 from .errors import UserError
 
 
@@ -31,10 +32,10 @@ def prepare(dataset: str, out: str | Path, data_dir=None, offline: bool = False,
     for split in ("train", "valid", "test"):
         try:
             data = load_split(dataset, split, data_dir, offline, valid_size, split_seed)
-        except UserError as e:
+        except DataUnavailable as e:
             if split != "test":
                 raise
-            log(f"note: test split not written: {e}")
+            log(f"note: test split not written: {e.short}")
             continue
         data = data.subset((limits or {}).get(split))
         task = AsciiTask(None, data.label_names, dataset, width, height, ramp, invert, crop, fmt)   # renders only
@@ -77,10 +78,10 @@ def prepare_vqa(dataset: str, out: str | Path, route: str = "llava", data=None, 
         for split in ("train", "valid", "test"):
             try:
                 sp = vqa_split(d, split)
-            except UserError as e:
+            except DataUnavailable as e:
                 if split != "test":
                     raise
-                log(f"note: test split not written: {e}")
+                log(f"note: test split not written: {e.short}")
                 continue
             conv = split == "train"
             if route == "llava":
@@ -123,6 +124,7 @@ def run(config_path: str | Path | None, overrides: list[str] | None = None, prog
     cfg = load_config(config_path, overrides)
     run_dir = cfg.run_dir
     d, a = cfg.data, cfg.ascii
+    unavailable = {}                              # split -> why its files are missing (said once, in the log)
     from .data.questions import is_question_set
 
     questions = is_question_set(d)
@@ -135,6 +137,8 @@ def run(config_path: str | Path | None, overrides: list[str] | None = None, prog
                          a.crop, cfg.prompt.template, cfg.prompt.system, d.valid_size, d.split_seed,
                          {"train": d.train_limit, "valid": d.valid_limit, "test": d.test_limit}, log)
         log("      " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
+        if "test" not in counts:                  # prepare said why; evaluation does not try (and fail) again
+            unavailable["test"] = "its files are not here"
     else:
         log(f"[1/4] prepare: nothing to write for route {cfg.route} (the tower reads the images directly)")
     if cfg.backend == "mistral-api":
@@ -149,6 +153,9 @@ def run(config_path: str | Path | None, overrides: list[str] | None = None, prog
     notes = []
     for split in cfg.eval.splits:
         limit = {"train": d.train_limit, "valid": d.valid_limit, "test": d.test_limit}[split]
+        if split in unavailable:
+            notes.append(_no_test_note(unavailable[split], run_dir, d.dataset))
+            continue
         log(f"[3/4] evaluate: {split}")
         try:
             if questions:
@@ -160,17 +167,22 @@ def run(config_path: str | Path | None, overrides: list[str] | None = None, prog
                 log(f"      accuracy {m['accuracy']:.4f} on {m['n']} questions")
                 continue
             m = evaluate(run_dir, d.dataset, split, d.data_dir, d.offline, limit, progress)
-        except UserError as e:
+        except DataUnavailable as e:      # no t10k files: the run goes on without its test split, said once
             if split != "test":
                 raise
-            notes.append(f"test split not evaluated: {e}")
-            log(f"      skipped: {e}")
+            notes.append(_no_test_note(e.short, run_dir, d.dataset))
+            log(f"      skipped: {e.short}")
             continue
         log(f"      accuracy {m['accuracy']:.4f} on {m['n']} images (majority baseline {m['majority_baseline']:.4f})")
     path = write_report(run_dir, notes)
     log(f"[4/4] report: {path}")
     log(json.dumps({s: round(m["accuracy"], 4) for s, m in _evals(run_dir).items()}))
     return path
+
+
+def _no_test_note(why: str, run_dir, dataset: str) -> str:
+    return (f"test split not evaluated: {why}; with the official t10k files beside the train files, "
+            f"`mistral-vision evaluate {run_dir} --dataset {dataset} --split test` adds it")
 
 
 def _evals(run_dir):

@@ -123,6 +123,15 @@ def _md5(path: Path) -> str:
     return h.hexdigest()
 
 
+class DataUnavailable(UserError):
+    """A dataset file that is neither on disk nor downloadable. ``short`` is the one-clause version for
+    places that go on without it (a run skipping the test split), where the mirrors' errors are noise."""
+
+    def __init__(self, message: str, short: str):
+        super().__init__(message)
+        self.short = short
+
+
 def download(spec: DatasetSpec, stem: str, dest_root: Path | None = None) -> Path:
     """Download ``stem``.gz from the dataset's mirrors into the cache, verifying its MD5."""
     fname = stem + ".gz"
@@ -147,8 +156,9 @@ def download(spec: DatasetSpec, stem: str, dest_root: Path | None = None) -> Pat
         return dest
     if tmp.exists():
         tmp.unlink()
-    raise UserError(f"could not download {spec.name}/{fname} ({'; '.join(errors)}); "
-                    f"put the file in a folder and pass --data-dir or set MISTRAL_VISION_DATA")
+    raise DataUnavailable(f"could not download {spec.name}/{fname} ({'; '.join(errors)}); "
+                          f"put the file in a folder and pass --data-dir or set MISTRAL_VISION_DATA",
+                          short=f"{spec.name}/{fname} is not here and could not be downloaded")
 
 
 def locate(spec: DatasetSpec, split: str, data_dir=None, offline: bool = False) -> tuple[Path, Path]:
@@ -160,8 +170,9 @@ def locate(spec: DatasetSpec, split: str, data_dir=None, offline: bool = False) 
             if offline:
                 where = ", ".join(str(r) for r in roots)
                 hint = (" (the official t10k test files; put them beside the train files)" if split == "test" else "")
-                raise UserError(f"{spec.name}: {stem}[.gz] not found in {where}{hint}; "
-                                "pass --data-dir, set MISTRAL_VISION_DATA, or drop --offline to download")
+                raise DataUnavailable(f"{spec.name}: {stem}[.gz] not found in {where}{hint}; "
+                                      "pass --data-dir, set MISTRAL_VISION_DATA, or drop --offline to download",
+                                      short=f"{spec.name}/{stem}[.gz] is not here (offline)")
             p = download(spec, stem)
         paths.append(p)
     return paths[0], paths[1]

@@ -16,7 +16,6 @@ def _pct(x) -> str:
 
 
 def write_report(run_dir: str | Path, notes: list[str] | None = None) -> Path:
-    from ..config import to_dict
     from ..config import load_run_config
     from ..data.augment import TTA_VIEWS
     from .evaluate import load_metrics
@@ -24,7 +23,6 @@ def write_report(run_dir: str | Path, notes: list[str] | None = None) -> Path:
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
-    c = to_dict(cfg)
     L = _api_training(cfg, run_dir) if cfg.backend == "mistral-api" else _local_training(cfg, run_dir, plot_curves)
     evals = load_metrics(run_dir)
     questions = {k: m for k, m in evals.items() if "per_type" in m}
@@ -67,7 +65,8 @@ def write_report(run_dir: str | Path, notes: list[str] | None = None) -> Path:
             L += [f"`{ex['index']}` as the model read it:", "", "```", ex["art"], "```", ""]
     for note in notes or []:
         L += [f"> Note: {note}", ""]
-    L += ["## Configuration", "", "```json", json.dumps(c, indent=1), "```", ""]
+    L += ["## Configuration", "", "Every setting of this run, defaults included: [config.yaml](config.yaml) "
+          "(the same as `config.json`).", ""]
     path = run_dir / "report.md"
     write_text(path, "\n".join(L))
     return path
