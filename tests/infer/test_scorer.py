@@ -68,3 +68,17 @@ def test_eos_left_out_only_when_no_label_is_a_prefix_of_another():
     # score_eos keeps it everywhere
     s = LabelScorer(model, digits, tok.pad_token_id, eos, score_eos=True).score([prompt])
     assert s[0, 3].item() == pytest.approx(reference_loglik(model, prompt, digits[3]), abs=1e-5)
+
+
+@pytest.mark.parametrize("bid", ["mistral-tiny", "llama-tiny"])
+def test_the_cached_label_pass_uses_the_installed_transformers_cache_argument(bid):
+    """No FutureWarning (transformers 5.24 deprecates ``past_key_values=`` on forward): one leaked into
+    every VQA evaluation."""
+    import warnings
+
+    tok, model = _tiny(bid)
+    labels = [tok(name + "</s>", add_special_tokens=False)["input_ids"] for name in FASHION]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        scores = LabelScorer(model, labels, tok.pad_token_id).score([[5, 6, 7, 8]])
+    assert scores[0, 0].item() == pytest.approx(reference_loglik(model, [5, 6, 7, 8], labels[0]), abs=2e-4)

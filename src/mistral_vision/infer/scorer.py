@@ -77,16 +77,25 @@ class LabelScorer:
         if not need_cache:
             return scores.cpu()
         b, t = ids.shape[0], self.rest_in.shape[1]
-        cache = out.past_key_values
+        cache = out["cache"] if "cache" in out else out.past_key_values
         cache.batch_repeat_interleave(self.k)
         rest_in = self.rest_in.to(dev).repeat(b, 1)                           # (B*K, T)
         full_mask = torch.cat([mask.repeat_interleave(self.k, 0),
                                torch.ones((b * self.k, t), dtype=mask.dtype, device=dev)], 1)
         pos = mask.sum(-1, keepdim=True).repeat_interleave(self.k, 0) + torch.arange(t, device=dev)
-        out2 = self.model(input_ids=rest_in, attention_mask=full_mask, position_ids=pos,
-                          past_key_values=cache, use_cache=False)
+        out2 = self.model(input_ids=rest_in, attention_mask=full_mask, position_ids=pos, use_cache=False,
+                          **{cache_kwarg(self.model): cache})
         lp = torch.log_softmax(out2.logits.float(), -1)                      # (B*K, T, V)
         target = self.rest_out.to(dev).repeat(b, 1)
         picked = lp.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
         rest = (picked * (target >= 0)).sum(-1).view(b, self.k)
         return (scores + rest).cpu()
+
+
+def cache_kwarg(model) -> str:
+    """The name ``forward`` takes a KV cache under: transformers 5.24 renamed ``past_key_values`` to
+    ``cache`` (the old name warns, and goes in 5.40); 5.23 and older know only ``past_key_values``."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
