@@ -65,7 +65,7 @@ def evaluate(run_dir: str | Path, dataset: str, split: str, data_dir: str | None
                       "caption": f"#{r['index']} true {r['label_name']} -> {r['pred_name']} " + (
                           f"({r['prob']:.2f})" if r.get("prob") is not None else f"({r.get('answer', '')[:20]!r})")})
     m["gallery"] = plot_gallery(items, out_dir / "misclassified.png",
-                                f"most confident errors, {stem} (original | {task.seen_caption})")
+                                f"most confident errors, {stem}")
     m["gallery_examples"] = [{"index": it["caption"], "art": it["art"]} for it in items[:3] if it["art"]]
     write_json(out_dir / "metrics.json", m)
     return {**m, "eval_dir": str(out_dir)}

@@ -82,37 +82,72 @@ def plot_curves(metrics: list[dict], path: Path, title: str) -> bool:
     return True
 
 
+def art_image(art: str, cell: int = 24) -> np.ndarray:
+    """The ASCII art as an (H, W) uint8 picture, each character centred in a square cell.
+
+    Characters are about twice as tall as wide, so text drawn as text shows a 10 x 10 rendering
+    as a narrow strip; in square cells it has the image's own proportions, and at ``cell``
+    pixels per character it stays readable however many characters there are."""
+    from matplotlib import font_manager
+    from PIL import Image, ImageDraw, ImageFont
+
+    lines = art.split("\n")
+    cols = max(1, max(len(line) for line in lines))
+    font = ImageFont.truetype(font_manager.findfont("DejaVu Sans Mono"), int(cell * 0.8))
+    pic = Image.new("L", (cols * cell, len(lines) * cell), 255)
+    draw = ImageDraw.Draw(pic)
+    for y, line in enumerate(lines):
+        for x, ch in enumerate(line):
+            if not ch.isspace():
+                draw.text(((x + 0.5) * cell, (y + 0.5) * cell), ch, fill=0, font=font, anchor="mm")
+    return np.asarray(pic)
+
+
+def _same_picture(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
 def plot_gallery(items: list[dict], path: Path, title: str) -> bool:
     """items: {"image": (H, W) uint8, "seen": (h, w) uint8 what the model saw, "seen_title": str,
-    "art": str or None (the text the model read, ASCII route), "caption": str}."""
+    "art": str or None (the text the model read, ASCII route), "caption": str}.
+
+    Each item gets the original, what the model saw (left out where it is the original itself,
+    as for a tower that takes the image unchanged) and the ASCII text it read, in square cells."""
     if not items:
         return False
     plt = _figure()
-    per = 3 if any(it.get("art") for it in items) else 2
+    arts = any(it.get("art") for it in items)
+    seen_differs = any(not _same_picture(it["image"], it["seen"]) for it in items)
+    per = 1 + seen_differs + arts
     cols = min(4, len(items))
     rows = (len(items) + cols - 1) // cols
     cap_lines = max(it["caption"].count("\n") + 1 for it in items)       # long captions (questions) get room
-    fig, axes = plt.subplots(rows, cols * per, figsize=(cols * 1.8 * per, rows * (2.0 + 0.14 * cap_lines)),
-                             gridspec_kw={"width_ratios": [1, 1, 1.6][:per] * cols}, squeeze=False)
+    fig, axes = plt.subplots(rows, cols * per, figsize=(cols * 2.0 * per, rows * (2.3 + 0.14 * cap_lines)),
+                             squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for n, it in enumerate(items):
         r, c = divmod(n, cols)
-        a_img, a_seen = axes[r, per * c], axes[r, per * c + 1]
+        panels = iter(axes[r, per * c: per * (c + 1)])
+        a_img = next(panels)
         a_img.imshow(it["image"], cmap="gray", vmin=0, vmax=255)
-        a_img.set_title("original", fontsize=7)
-        seen = it["seen"]
-        a_seen.imshow(seen, cmap="gray" if seen.ndim == 2 else None, vmin=0, vmax=255)
-        a_seen.set_title(it.get("seen_title", "seen"), fontsize=7)
-        if per == 3 and it.get("art"):
-            a_art = axes[r, per * c + 2]
+        a_img.set_title("original" if seen_differs else f"original = {it.get('seen_title', 'seen')}", fontsize=7)
+        if seen_differs:
+            seen = it["seen"]
+            a_seen = next(panels)
+            a_seen.imshow(seen, cmap="gray" if seen.ndim == 2 else None, vmin=0, vmax=255)
+            a_seen.set_title(it.get("seen_title", "seen"), fontsize=7)
+        if arts and it.get("art"):
+            a_art = next(panels)
             lines = it["art"].split("\n")
-            a_art.text(0, 1, it["art"], family="monospace", fontsize=max(2.5, min(7.0, 95 / max(len(lines), 1))),
-                       va="top", ha="left", transform=a_art.transAxes, linespacing=1.0)
+            a_art.imshow(art_image(it["art"]), cmap="gray", vmin=0, vmax=255)
+            a_art.set_title(f"text read ({max(map(len, lines))}x{len(lines)} chars)", fontsize=7)
         a_img.text(0, -0.08, it["caption"], fontsize=7, transform=a_img.transAxes, va="top")
     height = fig.get_size_inches()[1]
     fig.subplots_adjust(top=1 - 0.45 / height, hspace=0.25 + 0.06 * cap_lines)   # title close, captions clear of the next row
-    fig.suptitle(title, fontsize=10)
+    seen_title = items[0].get("seen_title", "seen")
+    names = ["original"] + ([seen_title] if seen_differs else []) + (["text read"] if arts else [])
+    fig.suptitle(f"{title} ({' | '.join(names) if seen_differs else f'original = {seen_title}'})", fontsize=10)
     _save(fig, path)
     return True
 

@@ -152,7 +152,7 @@ def _figures(cfg, run_dir, qs, records, m, out_dir: Path, stem: str) -> None:
                       "caption": f"[{r['type']}] {q}\nanswer: {textwrap.shorten(pred, 40)}\n"
                                  f"truth: {textwrap.shorten(str(r['truth']), 40)}"})
     m["gallery"] = plot_gallery(items, out_dir / "wrong_answers.png",
-                                f"most confident wrong answers, {stem} (original | {task.seen_caption})")
+                                f"most confident wrong answers, {stem}")
 
 
 def _blank():

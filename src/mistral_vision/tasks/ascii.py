@@ -47,7 +47,6 @@ class AsciiTask(ChatTask):
         """Chat messages of one (H, W) image, rendered into the user turn."""
         return self.content_messages(self.render(image[None])[0], answer)
 
-    seen_caption = "decoded from ASCII | ASCII"
     seen_title = "from ASCII"
 
     def image_text(self, image) -> str | None:

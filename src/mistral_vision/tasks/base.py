@@ -79,7 +79,6 @@ class Task(Protocol):
     label_ids: list[list[int]]      # each class's answer tokens (+ EOS), as the chat template writes them
     pad_id: int
     eos_id: int | None
-    seen_caption: str               # what the gallery's "seen" columns show
     seen_title: str                 # the title over each "seen" picture
 
     def encode(self, images: np.ndarray) -> Encoded: ...

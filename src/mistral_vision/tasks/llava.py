@@ -29,7 +29,6 @@ class LlavaTask(ChatTask):
     image_processor: object
     prompt: PromptFormat = PromptFormat()
 
-    seen_caption = "the vision tower's input"
     seen_title = "tower input"
 
     def __post_init__(self):
