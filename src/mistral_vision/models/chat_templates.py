@@ -21,37 +21,50 @@ TINY = (
     "{% elif message['role'] == 'assistant' %}{% generation %}{{ message['content'] + eos_token }}{% endgeneration %}"
     "{% endif %}{% endfor %}"
 )
-# Mistral-7B-v0.1 style: <s>[INST] user [/INST]answer</s> (a system prompt is prefixed to the user turn).
+# Mistral's v1 instruct format (mistral-common; Mistral-7B-Instruct-v0.1/0.2):
+# <s>[INST] u1 [/INST] a1</s>[INST] u2 [/INST] a2</s>. One BOS; the answer follows "[/INST]" after a
+# space (mistral-common encodes it separately, so it starts with SentencePiece's word-start piece);
+# a system prompt joins the first user turn with a blank line, as mistral-common's v1 encoder does.
 MISTRAL = (
     "{{ bos_token }}{% set ns = namespace(sys='') %}"
     "{% for message in messages %}"
     "{% if message['role'] == 'system' %}{% set ns.sys = message['content'] + '\n\n' %}"
     "{% elif message['role'] == 'user' %}{{ '[INST] ' + ns.sys + message['content'] + ' [/INST]' }}{% set ns.sys = '' %}"
-    "{% elif message['role'] == 'assistant' %}{% generation %}{{ message['content'] + eos_token }}{% endgeneration %}"
+    "{% elif message['role'] == 'assistant' %}"
+    "{% generation %}{{ ' ' + message['content'] + eos_token }}{% endgeneration %}"
     "{% endif %}{% endfor %}"
 )
-# Llama-2 chat style: <s>[INST] <<SYS>>\nsys\n<</SYS>>\n\nuser [/INST] answer </s>
+# Llama-2 chat (Meta's reference encodes every exchange with BOS and EOS; LLaVA's conv_llama_2 agrees):
+# <s>[INST] <<SYS>>\nsys\n<</SYS>>\n\nu1 [/INST] a1 </s><s>[INST] u2 [/INST] a2 </s>
 LLAMA_2 = (
-    "{{ bos_token }}{% set ns = namespace(sys='') %}"
+    "{% set ns = namespace(sys='') %}"
     "{% for message in messages %}"
     "{% if message['role'] == 'system' %}{% set ns.sys = '<<SYS>>\n' + message['content'] + '\n<</SYS>>\n\n' %}"
-    "{% elif message['role'] == 'user' %}{{ '[INST] ' + ns.sys + message['content'] + ' [/INST]' }}{% set ns.sys = '' %}"
+    "{% elif message['role'] == 'user' %}{{ bos_token + '[INST] ' + ns.sys + message['content'] + ' [/INST]' }}"
+    "{% set ns.sys = '' %}"
     "{% elif message['role'] == 'assistant' %}"
     "{% generation %}{{ ' ' + message['content'] + ' ' + eos_token }}{% endgeneration %}"
     "{% endif %}{% endfor %}"
 )
-# Vicuna v1 (LLaVA-1.5's conv_vicuna_v1): <s>SYSTEM USER: user ASSISTANT: answer</s>USER: ...
+# Vicuna v1 (LLaVA-1.5's conv_vicuna_v1, SeparatorStyle.TWO with sep " " and sep2 "</s>"):
+# <s>SYSTEM USER: u1 ASSISTANT: a1</s>USER: u2 ASSISTANT: a2</s> - a space after the system prompt and
+# after each question, none after an answer's </s>.
 VICUNA_V1 = (
-    "{{ bos_token }}{% set ns = namespace(sys='A chat between a curious user and an artificial intelligence "
-    "assistant. The assistant gives helpful, detailed, and polite answers to the user\\'s questions.') %}"
+    "{{ bos_token }}{% set ns = namespace(sep=' ', sys='A chat between a curious user and an artificial "
+    "intelligence assistant. The assistant gives helpful, detailed, and polite answers to the user\\'s questions.') %}"
     "{% for message in messages %}{% if message['role'] == 'system' %}{% set ns.sys = message['content'] %}"
     "{% endif %}{% endfor %}{{ ns.sys }}"
     "{% for message in messages %}"
-    "{% if message['role'] == 'user' %}{{ ' USER: ' + message['content'] + ' ASSISTANT:' }}"
+    "{% if message['role'] == 'user' %}{{ ns.sep + 'USER: ' + message['content'] + ' ASSISTANT:' }}{% set ns.sep = ' ' %}"
     "{% elif message['role'] == 'assistant' %}{% generation %}{{ ' ' + message['content'] + eos_token }}{% endgeneration %}"
+    "{% set ns.sep = '' %}"
     "{% endif %}{% endfor %}"
 )
-# LLaVA's "plain" (its stage-1 captions): the user content, then the answer and a newline; no roles.
+# LLaVA's "plain" (conv_llava_plain, its stage-1 captions): <s><image>caption\n, no roles. Two deliberate
+# differences: the user turn is kept as written (LLaVA's preprocess_plain replaces it with <image>, which
+# wiped out every question of the study this project grows out of; config.py refuses plain on question
+# data instead), and EOS is written and trained, because a classification run whose last stage is plain
+# is prompted with it and must stop (LLaVA only trains its projector under plain, never generates).
 PLAIN = (
     "{{ bos_token }}"
     "{% for message in messages %}"
