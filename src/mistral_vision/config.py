@@ -140,6 +140,9 @@ class StageConfig:
     init_from: str | None = None      # start from a finished stage of another run: RUN_DIR/stages/<i>-<name>
     data: str | None = None           # question sets: all (None) | captions | questions | a LLaVA JSON path
     image_folder: str | None = None   # with a LLaVA JSON path: its image folder (None: data.image_folder)
+    template: str | None = None       # chat template of this stage (models/chat_templates.py id); None:
+                                      # prompt.chat_template. LLaVA-1.5: plain for its caption stage only.
+                                      # Inference uses the last stage's (inference_template)
 
 
 @dataclass(frozen=True)
@@ -389,10 +392,46 @@ def resolve_stages(cfg) -> tuple[StageConfig, ...]:
             raise UserError(f"config {where}: epochs must be > 0 and batch_size >= 1")
         if st.data is not None and not _questions(cfg):
             raise UserError(f"config {where}: stage data is for question sets (mnist-vqa, fashion-vqa, llava-json)")
-        out.append(StageConfig(st.name, trainable, epochs, batch,
-                               st.warmup_steps if st.warmup_steps is not None else cfg.train.warmup_steps,
-                               st.init_from, st.data, st.image_folder))
+        template = st.template if st.template is not None else cfg.prompt.chat_template
+        _check_stage_template(cfg, st, template, where)
+        out.append(dataclasses.replace(st, trainable=trainable, epochs=epochs, batch_size=batch, template=template,
+                                       warmup_steps=st.warmup_steps if st.warmup_steps is not None
+                                       else cfg.train.warmup_steps))
     return tuple(out)
+
+
+def _check_stage_template(cfg, st: StageConfig, template: str | None, where: str) -> None:
+    """A known chat template; ``plain`` only where the stage's data asks nothing (captions, or a classification
+    prompt that is the image alone). LLaVA's plain mode replaced every question with ``<image>``: the study
+    this project grows out of lost its fine-tuning to it, so plain on question data is refused, not run."""
+    if template is None:
+        return
+    from .models.chat_templates import CAPTION_TEMPLATES, CHAT_TEMPLATES, chat_template
+
+    try:
+        chat_template(template)
+    except UserError as e:
+        raise UserError(f"config {where}: {e}") from None
+    if template not in CAPTION_TEMPLATES:
+        return
+    if _questions(cfg):
+        asks = st.data in (None, "all", "questions")     # a LLaVA JSON path is checked when it is read (tasks/)
+        what = f"its data ({st.data or 'all'}) holds questions"
+    else:
+        from .prompts import resolve_template
+
+        asks = bool(resolve_template(cfg.prompt.template).replace("{art}", "").strip())
+        what = f"its prompt ({cfg.prompt.template!r}) asks a question"
+    if asks:
+        roles = ", ".join(t for t in CHAT_TEMPLATES if t not in CAPTION_TEMPLATES)
+        raise UserError(f"config {where}: chat template {template} is for captions only (LLaVA-1.5's align stage), and "
+                        f"{what}; train this stage on data: captions, or give it a template with roles ({roles})")
+
+
+def inference_template(cfg) -> str | None:
+    """The chat template a trained run is prompted with (predict, chat, evaluate, export): its last stage's;
+    None: the tokenizer's own. A run's saved model carries it."""
+    return resolve_stages(cfg)[-1].template
 
 
 def _questions(cfg) -> bool:

@@ -74,6 +74,9 @@ PLAIN = (
 )
 
 CHAT_TEMPLATES = {"tiny": TINY, "mistral": MISTRAL, "llama-2": LLAMA_2, "vicuna-v1": VICUNA_V1, "plain": PLAIN}
+# Templates without roles, for image -> caption data only: a question under them loses its frame (config.py
+# refuses them on question data, tasks/chat.py on a stage's own LLaVA JSON that holds questions).
+CAPTION_TEMPLATES = ("plain",)
 
 
 def chat_template(template_id: str) -> str:
@@ -86,3 +89,20 @@ def set_chat_template(tok, template_id: str | None) -> None:
     """Use template ``template_id`` (``prompt.chat_template``) instead of the tokenizer's own; None keeps it."""
     if template_id is not None:
         tok.chat_template = chat_template(template_id)
+
+
+def with_chat_template(tokenizer_or_processor, template_id: str | None):
+    """A tokenizer or processor that writes conversations with template ``template_id`` (None: the object as it
+    is). A shallow copy - the vocabulary is shared, the original untouched - so one run's stages can each use
+    their own template (``stages[i].template``) on one processor."""
+    import copy
+
+    if template_id is None:
+        return tokenizer_or_processor
+    text = chat_template(template_id)
+    out = copy.copy(tokenizer_or_processor)
+    if getattr(out, "tokenizer", None) is not None:        # a processor: its tokenizer writes the task's prompts
+        out.tokenizer = copy.copy(out.tokenizer)
+        out.tokenizer.chat_template = text
+    out.chat_template = text
+    return out
