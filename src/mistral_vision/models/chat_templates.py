@@ -115,3 +115,8 @@ def with_chat_template(tokenizer_or_processor, template_id: str | None):
         out.tokenizer.chat_template = text
     out.chat_template = text
     return out
+
+
+def template_name(text: str | None) -> str | None:
+    """The registry id of a chat template's text (a saved tokenizer's), or None if it is not one of ours."""
+    return next((k for k, v in CHAT_TEMPLATES.items() if v == text), None)
