@@ -1,11 +1,13 @@
 """The exported folder on its own: transformers' message format, a model card whose snippet runs and prompts
-exactly as training did, and the ASCII rendering settings."""
+exactly as training did, the ASCII rendering settings, and the permissions any new folder gets."""
 from __future__ import annotations
 
 import contextlib
 import io
 import json
+import os
 import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -149,3 +151,16 @@ def test_sizes_that_do_not_divide_point_to_the_reference_renderer(data_dir):
     code = snippet(cfg, Path("exp"), "{art}\n{question}", 64, 56, False)
     compile(code, "README.md", "exec")
     assert "render_ascii" in code and 'question = "' in code and '.replace("{question}", question)' in code
+
+
+@pytest.mark.parametrize("umask,folder,file", [(0o022, 0o755, 0o644), (0o077, 0o700, 0o600)])
+def test_the_export_folder_honours_the_umask(exported, tmp_path, umask, folder, file):
+    run, _ = exported["ascii"]
+    old = os.umask(umask)
+    try:
+        export_run(run, tmp_path / "exp")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "exp").stat().st_mode) == folder
+    for name in ("export.json", "README.md", "ascii_format.json", "config.json", "model.safetensors"):
+        assert stat.S_IMODE((tmp_path / "exp" / name).stat().st_mode) == file, name

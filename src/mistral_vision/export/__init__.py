@@ -21,7 +21,7 @@ def export_run(run_dir: str | Path, out: str | Path) -> dict:
     from ..config import inference_template, load_run_config
     from ..data.questions import image_side, is_question_set, label_names_for
     from ..eval.evaluate import load_metrics
-    from ..io import atomic_dir, write_json, write_text
+    from ..io import atomic_dir, honour_umask, write_json, write_text
     from ..models.build import is_saved, load_run_model, text_tokenizer
     from ..models.chat_templates import template_name, with_chat_template
     from ..tasks import make_task
@@ -69,4 +69,5 @@ def export_run(run_dir: str | Path, out: str | Path) -> dict:
         write_text(tmp / "README.md", card.model_card(cfg, run_dir, out, prompt, rendered, load_metrics(run_dir),
                                                       names, side, tiny_tower, n_image, new_tokens, template))
         write_json(tmp / "export.json", info)
+        honour_umask(tmp)               # safetensors writes 0600: an export is meant to be shared
     return info
