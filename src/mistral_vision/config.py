@@ -502,14 +502,17 @@ def validate(cfg: RunConfig) -> RunConfig:
     get_backbone(cfg.model.backbone)
     if cfg.route == "ascii" and cfg.vision is not None:
         raise UserError("config: a `vision` section is for route: llava; this config's route is ascii")
+    resolve_template(cfg.prompt.template)
+    if cfg.prompt.chat_template is not None:       # before the stages, which inherit it
+        from .models.chat_templates import chat_template
+
+        try:
+            chat_template(cfg.prompt.chat_template)
+        except UserError as e:
+            raise UserError(f"config prompt.chat_template: {e}") from None
     cfg = complete(cfg)
     if cfg.route == "llava":
         _validate_llava(cfg)
-    resolve_template(cfg.prompt.template)
-    if cfg.prompt.chat_template is not None:
-        from .models.chat_templates import chat_template
-
-        chat_template(cfg.prompt.chat_template)
     tta_views(cfg.eval.tta)
     if cfg.route == "ascii":
         check_ramp(cfg.ascii.ramp)

@@ -38,6 +38,8 @@ def test_a_stage_template_must_be_known(data_dir):
     with pytest.raises(UserError, match=r"^config stages\[0\] \(align\): unknown chat template 'chatml'; "
                                         r"known: .*vicuna-v1"):
         cfg_of(data_dir, "stages.0.template=chatml")
+    with pytest.raises(UserError, match=r"^config prompt.chat_template: unknown chat template 'chatml'"):
+        cfg_of(data_dir, "prompt.chat_template=chatml")                    # named where it is set, not per stage
 
 
 @pytest.mark.parametrize("extra,where,what", [
