@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from ..errors import UserError
 from .recipes import _questions, complete
-from .schema import BACKENDS, TOKENIZER_KINDS, RunConfig
+from .schema import (BACKENDS, DATA_FORMATS, DTYPES, LOSS_REDUCTIONS, MIXED_PRECISIONS, TOKENIZER_KINDS, VQA_GRIDS,
+                     VQA_TTA, RunConfig)
 
 
 def validate(cfg: RunConfig) -> RunConfig:
     from ..ascii.render import check_ramp
     from ..data.augment import tta_views
-    from ..models.ascii_tokenizer import MIN_VOCAB
+    from ..data.datasets import SPLITS
+    from ..models.ascii_tokenizer import MIN_VOCAB, SPLITS as TOKENIZER_SPLITS
     from ..models.backbones import get_backbone
     from ..prompts import resolve_template
 
@@ -44,8 +46,7 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise UserError(f"config name {cfg.name!r} must be a plain folder name")
     checks = [(cfg.ascii.width >= 1 and cfg.ascii.height >= 1, "ascii.width and ascii.height must be >= 1"),
               (cfg.tokenizer.kind in TOKENIZER_KINDS, f"tokenizer.kind must be one of {', '.join(TOKENIZER_KINDS)}"),
-              (cfg.tokenizer.split in ("none", "rows", "chunks", "words"),
-               "tokenizer.split must be none, rows, chunks or words"),
+              (cfg.tokenizer.split in TOKENIZER_SPLITS, f"tokenizer.split must be {_or(TOKENIZER_SPLITS)}"),
               (cfg.tokenizer.chunk_size >= 1, "tokenizer.chunk_size must be >= 1"),
               (cfg.tokenizer.vocab_size >= MIN_VOCAB, f"tokenizer.vocab_size must be >= {MIN_VOCAB} "
                                                       "(special, base-alphabet and byte-fallback tokens come first)"),
@@ -57,10 +58,10 @@ def validate(cfg: RunConfig) -> RunConfig:
               (cfg.train.lr > 0, "train.lr must be > 0"),
               (cfg.model.hidden_size % cfg.model.num_heads == 0, "model.hidden_size must be divisible by model.num_heads"),
               (cfg.model.num_heads % cfg.model.num_kv_heads == 0, "model.num_heads must be divisible by model.num_kv_heads"),
-              (cfg.train.mixed_precision in ("no", "bf16", "fp16"), "train.mixed_precision must be no, bf16 or fp16"),
-              (cfg.train.loss_reduction in ("sequence", "token"), "train.loss_reduction must be sequence or token"),
-              (cfg.model.dtype in ("float32", "bfloat16", "float16"), "model.dtype must be float32, bfloat16 or float16"),
-              (all(s in ("train", "valid", "test") for s in cfg.eval.splits), "eval.splits must be among train, valid, test"),
+              (cfg.train.mixed_precision in MIXED_PRECISIONS, f"train.mixed_precision must be {_or(MIXED_PRECISIONS)}"),
+              (cfg.train.loss_reduction in LOSS_REDUCTIONS, f"train.loss_reduction must be {_or(LOSS_REDUCTIONS)}"),
+              (cfg.model.dtype in DTYPES, f"model.dtype must be {_or(DTYPES)}"),
+              (all(s in SPLITS for s in cfg.eval.splits), f"eval.splits must be among {', '.join(SPLITS)}"),
               (cfg.backend != "mistral-api" or cfg.eval.tta == "none",   # refused before a paid job starts
                "eval.tta is for local models; the mistral-api backend needs eval.tta: none"),
               (not (cfg.model.lora.enabled and get_backbone(cfg.model.backbone).is_tiny),
@@ -75,8 +76,8 @@ def _validate_data(cfg: RunConfig) -> None:
     from ..data.vqa import check_types, get_vqa, is_vqa
 
     d = cfg.data
-    if d.format not in ("idx", "llava-json"):
-        raise UserError(f"config data.format {d.format!r}: known: idx, llava-json")
+    if d.format not in DATA_FORMATS:
+        raise UserError(f"config data.format {d.format!r}: known: {', '.join(DATA_FORMATS)}")
     if d.format == "llava-json":
         if not d.path:
             raise UserError("config data.format llava-json needs data.path (the training file)")
@@ -90,15 +91,15 @@ def _validate_data(cfg: RunConfig) -> None:
             get_vqa(d.dataset)          # unknown: one line listing the classification and the VQA sets
         return
     check_types(d.question_types, get_vqa(d.dataset))
-    checks = [(d.grid in (1, 2, 3), "data.grid must be 1, 2 or 3"), (0 < d.fill <= 1, "data.fill must be in (0, 1]"),
+    checks = [(d.grid in VQA_GRIDS, f"data.grid must be {_or(VQA_GRIDS)}"), (0 < d.fill <= 1, "data.fill must be in (0, 1]"),
               (min(d.train_canvases, d.valid_canvases, d.test_canvases) >= 1, "data.*_canvases must be >= 1"),
               (d.questions_per_canvas >= 1 and d.turns >= 1, "data.questions_per_canvas and data.turns must be >= 1"),
               (cfg.backend == "local", "the VQA sets train locally; the mistral-api backend is for classification"),
               (cfg.train.train_file is None, "train.train_file is for classification datasets"),
               (not cfg.train.augment_flip, "train.augment_flip mirrors the canvas, which swaps its left and right "
                                            "cells and falsifies the answers; leave it off for the VQA sets"),
-              (cfg.eval.tta in ("none", "shift4", "shift8"), "eval.tta for the VQA sets: none, shift4 or shift8 "
-                                                             "(mirrored views would swap the cells)")]
+              (cfg.eval.tta in VQA_TTA, f"eval.tta for the VQA sets: {_or(VQA_TTA)} (mirrored views would swap "
+                                        "the cells)")]
     for ok, msg in checks:
         if not ok:
             raise UserError(f"config: {msg}")
@@ -119,3 +120,8 @@ def _validate_llava(cfg: RunConfig) -> None:
             raise UserError(f"config: {msg}")
 
 
+
+def _or(choices) -> str:
+    """("a", "b", "c") -> "a, b or c", as the messages have always said it."""
+    names = [str(c) for c in choices]
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]

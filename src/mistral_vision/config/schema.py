@@ -1,5 +1,9 @@
 """The run configuration's schema: one frozen dataclass per section, defaults documented inline.
 
+Choice lists live here once each (``MIXED_PRECISIONS``, ...): validation (``checks.py``) and its
+messages use the same tuples. Choices owned by a lower layer stay there and are checked against
+it: routes (``tasks.ROUTES``), dataset splits (``data.datasets.SPLITS``), tokenizer splits
+(``models.ascii_tokenizer.SPLITS``), registries (datasets, backbones, towers, templates).
 Not for: reading YAML (``coerce.py``, ``files.py``) or checking values (``checks.py``).
 """
 from __future__ import annotations
@@ -8,8 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 BACKENDS = ("local", "mistral-api")
+DATA_FORMATS = ("idx", "llava-json")
 TOKENIZER_KINDS = ("default", "ascii-bpe")
+DTYPES = ("float32", "bfloat16", "float16")
+MIXED_PRECISIONS = ("no", "bf16", "fp16")
+LOSS_REDUCTIONS = ("sequence", "token")
+VQA_GRIDS = (1, 2, 3)                          # cells per side of a synthetic VQA canvas
+VQA_TTA = ("none", "shift4", "shift8")         # test-time views that keep a canvas's cells where they are
 PARTS = ("projector", "vision", "llm", "llm-lora")
+# Fields checked by membership alone: dotted key -> its choices (the tests walk this table).
+CHOICES = {"backend": BACKENDS, "data.format": DATA_FORMATS, "tokenizer.kind": TOKENIZER_KINDS, "model.dtype": DTYPES,
+           "train.mixed_precision": MIXED_PRECISIONS, "train.loss_reduction": LOSS_REDUCTIONS}
 
 
 @dataclass(frozen=True)
