@@ -7,11 +7,24 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
+
+
+def _fresh(path: Path, suffix: str, create) -> Path:
+    """A new temporary name beside ``path``, created by ``create`` (which fails if it exists). Not tempfile's
+    mkstemp / mkdtemp: they make 0600 files and 0700 folders, and the rename kept that, so an exported
+    model folder was private under umask 022. Created like any file, the umask decides."""
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}{suffix}.tmp"
+        try:
+            create(tmp)
+            return tmp
+        except FileExistsError:
+            continue
 
 
 @contextmanager
@@ -19,9 +32,7 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = _fresh(path, suffix, lambda p: os.close(os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)))
     try:
         yield tmp
         os.replace(tmp, path)
@@ -53,7 +64,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; it replaces ``path`` when the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = _fresh(path, "", lambda p: p.mkdir())
     try:
         yield tmp
         if path.exists():
@@ -62,6 +73,17 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def honour_umask(folder: str | Path) -> None:
+    """Give ``folder`` and everything in it the permissions the umask gives new folders and files: some
+    writers (safetensors) create their files 0600 whatever the umask, which leaves a folder meant to be
+    shared (an export) unreadable to others. Reading the umask sets it, so it is put straight back."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    folder = Path(folder)
+    for p in [folder, *folder.rglob("*")]:
+        os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~mask)
 
 
 def read_jsonl_tolerant(path: str | Path) -> list[dict]:

@@ -70,9 +70,36 @@ def test_a_template_without_generation_tags_falls_back_to_the_prompt_diff():
     tok.chat_template = tok.chat_template.replace("{% generation %}", "").replace("{% endgeneration %}", "")
     assert assistant_mask(tok, CONVERSATIONS[0]) is None
     task = AsciiTask(tok, ("cat", "dog"), "mnist", 4, 4, " .:-=+*#%@")
-    assert tok.decode(task.label_ids[0]) == "cat</s>"
+    assert tok.decode(task.label_ids[0]) == " cat</s>"          # mistral: "[/INST] cat</s>"
 
 
 def test_vicuna_is_the_fallback_for_vicuna_only():
     assert get_backbone("vicuna-7b").chat_template == "vicuna-v1"
     assert get_backbone("llama-2-7b").chat_template is None
+
+
+def as_parts(messages):
+    """transformers' standard message format: content as a list of image / text parts."""
+    out = []
+    for m in messages:
+        parts = []
+        for i, piece in enumerate(m["content"].split("\n")):
+            parts.append({"type": "image"} if piece == "<image>" else {"type": "text", "text": piece})
+        out.append({"role": m["role"], "content": parts})
+    return out
+
+
+@pytest.mark.parametrize("template_id", sorted(CHAT_TEMPLATES))
+@pytest.mark.parametrize("conv", range(len(CONVERSATIONS)))
+def test_content_as_parts_renders_as_the_string_it_stands_for(template_id, conv):
+    """processor.apply_chat_template's format ([{"type": "image"}, {"type": "text", ...}]) is accepted, as
+    HF's LLaVA templates accept it, and renders exactly what training saw ("<image>\\nquestion")."""
+    tok = tokenizer_with(template_id)
+    messages = CONVERSATIONS[conv]
+    parts = as_parts(messages)
+    assert parts[-2 if conv == 0 else 1]["content"][0] == {"type": "image"}
+    for prompt in (False, True):
+        n = len(messages) - 1 if prompt else len(messages)
+        assert (tok.apply_chat_template(parts[:n], tokenize=False, add_generation_prompt=prompt)
+                == tok.apply_chat_template(messages[:n], tokenize=False, add_generation_prompt=prompt))
+    assert assistant_mask(tok, parts) == assistant_mask(tok, messages)

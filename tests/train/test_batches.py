@@ -24,7 +24,7 @@ def task_with(template, labels=FASHION, prompt_template="plain"):
 
 
 @pytest.mark.parametrize("template,answer_fmt", [(TINY_CHAT_TEMPLATE, "{}</s>"),
-                                                 (MISTRAL_CHAT_TEMPLATE, "{}</s>"),
+                                                 (MISTRAL_CHAT_TEMPLATE, " {}</s>"),   # "[/INST] answer</s>": Mistral v1
                                                  (LLAMA_CHAT_TEMPLATE, " {} </s>")])
 def test_loss_mask_keeps_only_answer_and_eos(template, answer_fmt):
     task = task_with(template, prompt_template="classify")

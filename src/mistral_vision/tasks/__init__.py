@@ -20,6 +20,15 @@ def task_class(route: str):
     return getattr(import_module(f".{module}", __name__), name)
 
 
-def make_task(cfg, tokenizer_or_processor, label_names):
-    """The task of ``cfg.route`` for a trained or fresh model's tokenizer (ASCII) or processor (LLaVA)."""
-    return task_class(cfg.route).from_config(cfg, tokenizer_or_processor, label_names)
+def make_task(cfg, tokenizer_or_processor, label_names, template: str | None = None):
+    """The task of ``cfg.route`` for a trained or fresh model's tokenizer (ASCII) or processor (LLaVA).
+
+    ``template``: a chat template id to write conversations with instead of the tokenizer's own (a training
+    stage's ``template``); the tokenizer or processor handed in is not changed."""
+    if template is not None and tokenizer_or_processor is not None:
+        from ..models.chat_templates import with_chat_template
+
+        tokenizer_or_processor = with_chat_template(tokenizer_or_processor, template)
+    task = task_class(cfg.route).from_config(cfg, tokenizer_or_processor, label_names)
+    task.template = template
+    return task

@@ -52,11 +52,26 @@ def conversation_mask(tokenizer, messages: list[dict]) -> tuple[list[int], list[
     return list(enc["input_ids"]), mask
 
 
+def check_captions(items, template: str) -> None:
+    """Refuse conversations that are not captions (one image prompt, one description) under a captions-only
+    chat template. Config validation refuses question data it can name (``stages[i].data``); a stage's own
+    LLaVA JSON file is only known here. A caption is typed ``caption``, or untyped (``open``) with one
+    exchange and no answer options - LCS-558K's shape; ScienceQA's lettered options are questions."""
+    for it in items:
+        roles = [r for r, _ in it.turns]
+        if it.type == "caption" or (it.type == "open" and roles == ["human", "gpt"] and not it.candidates):
+            continue
+        what = f"a {it.type} question" if roles == ["human", "gpt"] else f"a conversation of {len(roles)} turns"
+        raise UserError(f"chat template {template} is for captions only, but sample {it.id!r} is {what}; give this "
+                        "stage a template with roles (stages[i].template), or caption data")
+
+
 class ChatTask:
     """Base of the chat-formatted tasks; subclasses set ``tokenizer``, ``label_names`` and ``content_messages``."""
 
     tokenizer: object
     label_names: tuple[str, ...]
+    template: str | None = None     # the chat template id the task was made with (None: the tokenizer's own)
 
     def __post_init__(self):
         self._prefix = self._suffix = None
@@ -144,6 +159,10 @@ class ChatTask:
         from .base import Examples
 
         if pairs is None:
+            from ..models.chat_templates import CAPTION_TEMPLATES
+
+            if self.template in CAPTION_TEMPLATES:
+                check_captions(items, self.template)
             pairs = [self.conversation_ids(it.turns, images[it.image] if it.image >= 0 else None) for it in items]
         image_of = np.asarray([it.image for it in items], np.int64)
         return Examples(pairs, image_of=image_of, **self.image_payload(images))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import RunConfig, dump_config, resolve_stages
+from ..config import RunConfig, dump_config, inference_template, resolve_stages
 from ..errors import UserError
 from ..io import JsonlAppender, read_jsonl_tolerant, write_json, write_jsonl
 from .batches import answer_loss
@@ -98,13 +98,15 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
         data = load_questions(d, "train", conversations=True)
     else:
         data = load_split(d.dataset, "train", d.data_dir, d.offline, d.valid_size, d.split_seed).subset(d.train_limit)
-    task = make_task(cfg, processor, label_names_for(d))
+    names = label_names_for(d)
+    task = make_task(cfg, processor, names, inference_template(cfg))   # as the trained run is prompted (monitor)
     sources = {}
 
-    def source_of(stage):                          # stages that read the same data share one source
-        if stage.data not in sources:
-            sources[stage.data] = training_source(cfg, task, data, stage)
-        return sources[stage.data]
+    def source_of(stage):          # stages that read the same data with the same chat template share one source
+        key = (stage.data, stage.template)
+        if key not in sources:
+            sources[key] = training_source(cfg, make_task(cfg, processor, names, stage.template), data, stage)
+        return sources[key]
 
     source = source_of(stages[0])
     monitor = monitor_factory(cfg, task) if (monitor_factory and tc.eval_every and source.task is not None) else None
@@ -144,7 +146,9 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
                "tokens_per_sample": next((t.get("tokens_per_sample") for t in totals if t.get("tokens_per_sample")), None),
                "peak_rss_mb": _peak_rss_mb()}
     if main:
-        save_run_model(model, processor, model_dir, cfg)
+        from ..models.chat_templates import with_chat_template
+
+        save_run_model(model, with_chat_template(processor, inference_template(cfg)), model_dir, cfg)   # what it is prompted with
         write_json(run_dir / "train_summary.json", summary)
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     return summary

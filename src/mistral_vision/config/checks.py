@@ -1,0 +1,127 @@
+"""Validation of a whole config, handed off per route; every refusal is one line.
+
+Not for: stage defaults and checks (``recipes.py``) or the registries behind the ids.
+"""
+from __future__ import annotations
+
+from ..errors import UserError
+from .recipes import _questions, complete
+from .schema import (BACKENDS, DATA_FORMATS, DTYPES, LOSS_REDUCTIONS, MIXED_PRECISIONS, TOKENIZER_KINDS, VQA_GRIDS,
+                     VQA_TTA, RunConfig)
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    from ..ascii.render import check_ramp
+    from ..data.augment import tta_views
+    from ..data.datasets import SPLITS
+    from ..models.ascii_tokenizer import MIN_VOCAB, SPLITS as TOKENIZER_SPLITS
+    from ..models.backbones import get_backbone
+    from ..prompts import resolve_template
+
+    from ..tasks import ROUTES
+
+    if cfg.route not in ROUTES:
+        raise UserError(f"unknown route {cfg.route!r}; known: {', '.join(ROUTES)}")
+    _validate_data(cfg)
+    get_backbone(cfg.model.backbone)
+    if cfg.route == "ascii" and cfg.vision is not None:
+        raise UserError("config: a `vision` section is for route: llava; this config's route is ascii")
+    resolve_template(cfg.prompt.template)
+    if cfg.prompt.chat_template is not None:       # before the stages, which inherit it
+        from ..models.chat_templates import chat_template
+
+        try:
+            chat_template(cfg.prompt.chat_template)
+        except UserError as e:
+            raise UserError(f"config prompt.chat_template: {e}") from None
+    cfg = complete(cfg)
+    if cfg.route == "llava":
+        _validate_llava(cfg)
+    tta_views(cfg.eval.tta)
+    if cfg.route == "ascii":
+        check_ramp(cfg.ascii.ramp)
+    if cfg.backend not in BACKENDS:
+        raise UserError(f"unknown backend {cfg.backend!r}; known: {', '.join(BACKENDS)}")
+    if not cfg.name or "/" in cfg.name or cfg.name.startswith("."):
+        raise UserError(f"config name {cfg.name!r} must be a plain folder name")
+    checks = [(cfg.ascii.width >= 1 and cfg.ascii.height >= 1, "ascii.width and ascii.height must be >= 1"),
+              (cfg.tokenizer.kind in TOKENIZER_KINDS, f"tokenizer.kind must be one of {', '.join(TOKENIZER_KINDS)}"),
+              (cfg.tokenizer.split in TOKENIZER_SPLITS, f"tokenizer.split must be {_or(TOKENIZER_SPLITS)}"),
+              (cfg.tokenizer.chunk_size >= 1, "tokenizer.chunk_size must be >= 1"),
+              (cfg.tokenizer.vocab_size >= MIN_VOCAB, f"tokenizer.vocab_size must be >= {MIN_VOCAB} "
+                                                      "(special, base-alphabet and byte-fallback tokens come first)"),
+              (cfg.tokenizer.train_images >= 1, "tokenizer.train_images must be >= 1"),
+              (cfg.api.concurrency >= 1 and cfg.api.max_retries >= 0, "api.concurrency must be >= 1, api.max_retries >= 0"),
+              (cfg.api.timeout_s > 0, "api.timeout_s must be > 0"),
+              (cfg.train.batch_size >= 1, "train.batch_size must be >= 1"),
+              (cfg.train.epochs > 0, "train.epochs must be > 0"),
+              (cfg.train.lr > 0, "train.lr must be > 0"),
+              (cfg.model.hidden_size % cfg.model.num_heads == 0, "model.hidden_size must be divisible by model.num_heads"),
+              (cfg.model.num_heads % cfg.model.num_kv_heads == 0, "model.num_heads must be divisible by model.num_kv_heads"),
+              (cfg.train.mixed_precision in MIXED_PRECISIONS, f"train.mixed_precision must be {_or(MIXED_PRECISIONS)}"),
+              (cfg.train.loss_reduction in LOSS_REDUCTIONS, f"train.loss_reduction must be {_or(LOSS_REDUCTIONS)}"),
+              (cfg.model.dtype in DTYPES, f"model.dtype must be {_or(DTYPES)}"),
+              (all(s in SPLITS for s in cfg.eval.splits), f"eval.splits must be among {', '.join(SPLITS)}"),
+              (cfg.backend != "mistral-api" or cfg.eval.tta == "none",   # refused before a paid job starts
+               "eval.tta is for local models; the mistral-api backend needs eval.tta: none"),
+              (not (cfg.model.lora.enabled and get_backbone(cfg.model.backbone).is_tiny),
+               "model.lora.enabled is for pretrained checkpoints; tiny presets train all their weights")]
+    for ok, msg in checks:
+        if not ok:
+            raise UserError(f"config: {msg}")
+    return cfg
+
+
+def _validate_data(cfg: RunConfig) -> None:
+    from ..data.vqa import check_types, get_vqa, is_vqa
+
+    d = cfg.data
+    if d.format not in DATA_FORMATS:
+        raise UserError(f"config data.format {d.format!r}: known: {', '.join(DATA_FORMATS)}")
+    if d.format == "llava-json":
+        if not d.path:
+            raise UserError("config data.format llava-json needs data.path (the training file)")
+        if cfg.backend != "local":
+            raise UserError("config data.format llava-json trains locally; the mistral-api backend takes chat JSONL")
+        return
+    if not is_vqa(d.dataset):
+        from ..data.datasets import DATASETS
+
+        if d.dataset not in DATASETS:
+            get_vqa(d.dataset)          # unknown: one line listing the classification and the VQA sets
+        return
+    check_types(d.question_types, get_vqa(d.dataset))
+    checks = [(d.grid in VQA_GRIDS, f"data.grid must be {_or(VQA_GRIDS)}"), (0 < d.fill <= 1, "data.fill must be in (0, 1]"),
+              (min(d.train_canvases, d.valid_canvases, d.test_canvases) >= 1, "data.*_canvases must be >= 1"),
+              (d.questions_per_canvas >= 1 and d.turns >= 1, "data.questions_per_canvas and data.turns must be >= 1"),
+              (cfg.backend == "local", "the VQA sets train locally; the mistral-api backend is for classification"),
+              (cfg.train.train_file is None, "train.train_file is for classification datasets"),
+              (not cfg.train.augment_flip, "train.augment_flip mirrors the canvas, which swaps its left and right "
+                                           "cells and falsifies the answers; leave it off for the VQA sets"),
+              (cfg.eval.tta in VQA_TTA, f"eval.tta for the VQA sets: {_or(VQA_TTA)} (mirrored views would swap "
+                                        "the cells)")]
+    for ok, msg in checks:
+        if not ok:
+            raise UserError(f"config: {msg}")
+
+
+def _validate_llava(cfg: RunConfig) -> None:
+    from ..models.vision import check_vision
+
+    check_vision(cfg.vision)
+    checks = [(cfg.backend == "local", "route: llava trains locally; the mistral-api backend is for route: ascii"),
+              (cfg.prompt.template != "classify", "prompt.template classify describes ASCII art; use ask or plain "
+                                                  "on route: llava"),
+              (cfg.tokenizer.kind == "default" or _questions(cfg),
+               "tokenizer.kind ascii-bpe on route: llava is for question sets (a BPE of their text)"),
+              (cfg.train.train_file is None, "train.train_file (a chat JSONL) is for route: ascii")]
+    for ok, msg in checks:
+        if not ok:
+            raise UserError(f"config: {msg}")
+
+
+
+def _or(choices) -> str:
+    """("a", "b", "c") -> "a, b or c", as the messages have always said it."""
+    names = [str(c) for c in choices]
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
