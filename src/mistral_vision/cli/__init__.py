@@ -14,7 +14,7 @@ from ..errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import api_cmd, compare_cmd, data_cmds, run_cmds, tokenizer_cmd
+    from . import api_cmd, compare_cmd, data_cmds, run_cmds, serve_cmd, tokenizer_cmd
 
     ap = argparse.ArgumentParser(prog="mistral-vision", description="Teach text LLMs to see, and measure it.")
     ap.add_argument("--debug", action="store_true", help="show tracebacks for user errors")
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     # The order of `mistral-vision --help`: data files, runs, the API, tokenizers, studies.
     data_cmds.register(sub)
     run_cmds.register(sub)
+    serve_cmd.register(sub)
     api_cmd.register(sub)
     tokenizer_cmd.register(sub)
     compare_cmd.register(sub)

@@ -35,13 +35,9 @@ def chat(run_dir: str | Path, image: str | Path, question: str = "", max_new_tok
          warn=None) -> str:
     """The run's model's answer to ``question`` about the image file ``image``; ``warn(text)`` hears
     why the answer may be meaningless (a question asked of a run that never saw one)."""
-    import torch
-    from transformers import GenerationConfig
-
     from ..config import load_run_config
     from ..data.images import load_image
     from ..data.questions import image_side
-    from ..models.build import text_tokenizer
     from .loading import load_for_inference
 
     cfg = load_run_config(run_dir)
@@ -52,14 +48,28 @@ def chat(run_dir: str | Path, image: str | Path, question: str = "", max_new_tok
     if why and warn is not None:
         warn(why)
     loaded = load_for_inference(cfg, run_dir)
+    return generate_reply(loaded, loaded.task.chat_inputs(pixels, question), max_new_tokens)
+
+
+def generate_reply(loaded, enc, max_new_tokens: int = 32, temperature: float = 0.0, top_p: float = 1.0) -> str:
+    """The loaded run's reply to one encoded prompt (``Encoded`` with one row of ids, plus its pixel values).
+
+    Greedy at ``temperature`` 0 (what ``chat`` does), else sampled with that temperature and nucleus ``top_p``
+    (the web demo's controls).
+    """
+    import torch
+    from transformers import GenerationConfig
+
+    from ..models.build import text_tokenizer
+
     model, device = loaded.model, loaded.device
-    enc = loaded.task.chat_inputs(pixels, question)
     ids = torch.tensor(enc.ids, device=device)
     tok = text_tokenizer(loaded.processor)
-    greedy = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id,
-                              eos_token_id=tok.eos_token_id)          # not a checkpoint's own sampling settings
+    how = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {"do_sample": False}
+    settings = GenerationConfig(max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id,
+                                eos_token_id=tok.eos_token_id, **how)   # not a checkpoint's own sampling settings
     extras = {k: v.to(device=device, dtype=model.dtype if v.is_floating_point() else v.dtype)
               for k, v in enc.extras.items()}
     with torch.inference_mode():
-        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=greedy, **extras)
+        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=settings, **extras)
     return tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()

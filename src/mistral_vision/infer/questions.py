@@ -41,7 +41,8 @@ class QuestionAnswerer:
         self.max_new_tokens, self.answers = max_new_tokens, answers
         self._scorers: dict[tuple, object] = {}
 
-    def _scorer(self, candidates: tuple[str, ...]):
+    def scorer(self, candidates: tuple[str, ...]):
+        """The ``LabelScorer`` of one candidate set, built once per set."""
         from .scorer import LabelScorer
 
         if candidates not in self._scorers:
@@ -83,7 +84,7 @@ class QuestionAnswerer:
                 for view in (views or [None]):
                     seen = imgs if view is None else _view(view, imgs)
                     enc = self._encode(sub, seen)
-                    lp = torch.log_softmax(self._scorer(cands).score(enc.ids, enc.extras), -1)
+                    lp = torch.log_softmax(self.scorer(cands).score(enc.ids, enc.extras), -1)
                     total = lp if total is None else total + lp
                 probs = torch.softmax(total / len(views or [None]), -1).numpy()
                 for row, k in enumerate(ks):
