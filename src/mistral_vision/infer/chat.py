@@ -44,10 +44,10 @@ def chat(run_dir: str | Path, image: str | Path, question: str = "", max_new_tok
     if not Path(image).is_file():
         raise UserError(f"{image}: no such image file")
     pixels = load_image(image, image_side(cfg.data), invert="auto")   # at the size the run was trained on
-    why = question and never_saw_questions(cfg)
+    loaded = load_for_inference(cfg, run_dir)
+    why = question and never_saw_questions(cfg)     # said once the run has loaded: a bad run is its own one line
     if why and warn is not None:
         warn(why)
-    loaded = load_for_inference(cfg, run_dir)
     return generate_reply(loaded, loaded.task.chat_inputs(pixels, question), max_new_tokens)
 
 
