@@ -32,13 +32,13 @@ from .source import training_source
 from .stages import freeze_for_stage
 
 
-def _lr_lambda(total: int, warmup: int, min_ratio: float):
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        t = (step - warmup) / max(1, total - warmup)
-        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
-    return f
+def lr_schedule(opt, total: int, warmup: int, min_ratio: float):
+    """Linear warmup from 0, then a cosine to ``lr * min_ratio``: transformers' scheduler, as HF Trainer's
+    ``cosine_with_min_lr`` and LLaVA use it (each parameter group keeps its own peak lr). Its state
+    (the step count) goes into checkpoints, so a resumed stage continues the same sequence."""
+    from transformers import get_cosine_with_min_lr_schedule_with_warmup
+
+    return get_cosine_with_min_lr_schedule_with_warmup(opt, warmup, total, min_lr_rate=min_ratio)
 
 
 def _silent(*_args) -> None:
@@ -170,7 +170,7 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
     steps_per_epoch = micro_per_epoch // tc.grad_accum
     total = max(1, math.ceil(stage.epochs * steps_per_epoch))
     opt = torch.optim.AdamW([{k: v for k, v in g.items() if k != "part"} for g in groups], lr=tc.lr, betas=tc.betas)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total, stage.warmup_steps, tc.min_lr_ratio))
+    sched = lr_schedule(opt, total, stage.warmup_steps, tc.min_lr_ratio)
     model, opt = acc.prepare(raw, opt)
 
     step, elapsed_before = 0, 0.0
@@ -215,6 +215,7 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
                     acc.clip_grad_norm_(model.parameters(), tc.grad_clip)
                 opt.step()
                 if acc.sync_gradients:
+                    step_lr = sched.get_last_lr()[0]     # the rate this update used, for the log
                     sched.step()
                 opt.zero_grad(set_to_none=True)
             win_imgs += len(mine) * world
@@ -229,7 +230,7 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
             if step % tc.log_every == 0 or step == total:
                 dt = max(time.time() - win_t, 1e-9)
                 rec = {"step": gstep, "stage": stage.name, "epoch": round(step / steps_per_epoch, 4),
-                       "loss": win_loss / win_n, "lr": sched.get_last_lr()[0], "images_per_s": win_imgs / dt,
+                       "loss": win_loss / win_n, "lr": step_lr, "images_per_s": win_imgs / dt,
                        "tokens_per_s": win_toks / dt, "elapsed_s": elapsed_before + time.time() - t_start}
                 bar.set_postfix(loss=f"{rec['loss']:.4f}", img_s=f"{rec['images_per_s']:.0f}",
                                 tok_s=f"{rec['tokens_per_s']:.0f}")
