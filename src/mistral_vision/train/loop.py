@@ -28,6 +28,7 @@ from ..io import JsonlAppender, read_jsonl_tolerant, write_json, write_jsonl
 from .batches import answer_loss
 from .checkpoints import (check_resumable, checkpoints, is_done, load_checkpoint, load_stage_result,
                           save_checkpoint, save_stage_result, stage_key)
+from .precision import enable_activation_checkpointing
 from .source import training_source
 from .stages import freeze_for_stage
 
@@ -87,9 +88,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
     set_seed(tc.seed)
     model, processor = build_run_model(cfg, run_dir, log)
     if tc.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if hasattr(model, "enable_input_require_grads"):
-            model.enable_input_require_grads()     # frozen embeddings still need grads to flow
+        enable_activation_checkpointing(model)
     d = cfg.data
     if tc.train_file:
         data = None
