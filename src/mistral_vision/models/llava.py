@@ -53,12 +53,15 @@ def make_processor(vc, tok, vision_config):
 def llava_config(cfg, vision_config, text_config, tok):
     from transformers import LlavaConfig
 
-    from .vision import strategy_of
+    from .vision import features_per_image, strategy_of
 
     vc = cfg.vision
+    # image_seq_length is what readers of the exported config.json (serving stacks) take as the number of
+    # <image> tokens; LlavaConfig's default (576, CLIP-336's) is wrong for every other tower.
     return LlavaConfig(vision_config=vision_config, text_config=text_config,
                        image_token_id=tok.convert_tokens_to_ids(IMAGE_TOKEN), vision_feature_layer=vc.feature_layer,
-                       vision_feature_select_strategy=strategy_of(vc), projector_hidden_act="gelu")
+                       vision_feature_select_strategy=strategy_of(vc), projector_hidden_act="gelu",
+                       image_seq_length=features_per_image(vc, vision_config))
 
 
 def assemble(cfg, tok):
@@ -151,13 +154,12 @@ def _with_lora(model, cfg, label_token_ids=()):
 
 def check_image_size(vc, vision_config, n_img: int) -> None:
     """Refuse, in one line, an image processor whose output the tower cannot take."""
-    from .vision import get_tower, strategy_of
+    from .vision import features_per_image
 
-    side, patch = vision_config.image_size, vision_config.patch_size
-    cls = 1 if get_tower(vc.tower).kind == "clip" and strategy_of(vc) == "full" else 0
-    if n_img != (side // patch) ** 2 + cls:
+    side, want = vision_config.image_size, features_per_image(vc, vision_config)
+    if n_img != want:
         raise UserError(f"vision tower {vc.tower}: its image processor makes images that give {n_img} image tokens, "
-                        f"but the tower takes {side}x{side} px ({(side // patch) ** 2 + cls} features); give the "
+                        f"but the tower takes {side}x{side} px ({want} features); give the "
                         "processor the tower's image size")
 
 

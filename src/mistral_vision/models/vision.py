@@ -162,6 +162,14 @@ def processor_inputs(images, image_processor) -> list:
     return out
 
 
+def features_per_image(vc, vision_config) -> int:
+    """Projected features, so ``<image>`` tokens, per image: the tower's patches, plus CLIP's CLS token
+    when the ``full`` strategy keeps it (``default`` drops it; SigLIP has none)."""
+    side, patch = vision_config.image_size, vision_config.patch_size
+    cls = 1 if get_tower(vc.tower).kind == "clip" and strategy_of(vc) == "full" else 0
+    return (side // patch) ** 2 + cls
+
+
 def image_tokens(vc, vision_config) -> tuple[int, int]:
     """(patch size, tokens added beyond the patches) for the processor's ``<image>`` expansion.
 
