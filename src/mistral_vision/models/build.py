@@ -121,9 +121,9 @@ def load_run_processor(model_dir: str | Path):
     if not is_saved(model_dir):
         return None
     if read_manifest(model_dir)["route"] == "llava":
-        from transformers import AutoProcessor
+        from .llava import load_processor
 
-        return AutoProcessor.from_pretrained(model_dir)
+        return load_processor(Path(model_dir))
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(model_dir)

@@ -186,7 +186,7 @@ def save_llava(model, processor, out_dir, cfg) -> dict:
     """Weights (full model, or the adapter + projector) + processor; -> the manifest's parts."""
     from ..io import atomic_dir
     from .backbones import get_backbone, llm_part
-    from .vision import get_tower, strategy_of
+    from .vision import IMAGE_BACKEND, get_tower, strategy_of
 
     vc, spec = cfg.vision, get_backbone(cfg.model.backbone)
     lora = hasattr(model, "peft_config")
@@ -200,19 +200,31 @@ def save_llava(model, processor, out_dir, cfg) -> dict:
                              "in_adapter" if lora else "in_model": True},
             "projector": {"kind": vc.projector, "in_adapter" if lora else "in_model": True},
             "processor": {"image_token": IMAGE_TOKEN, "image_tokens": image_token_count(processor),
-                          "vocab": len(processor.tokenizer)}}
+                          "vocab": len(processor.tokenizer), "image_backend": IMAGE_BACKEND,
+                          "image_processor": type(processor.image_processor).__name__}}
+
+
+def load_processor(model_dir: Path):
+    """A saved run's LlavaProcessor, with the image backend it was built with (``vision.IMAGE_BACKEND``):
+    left to itself, transformers would take torchvision's class wherever torchvision is installed."""
+    from transformers import AutoProcessor
+
+    from .vision import IMAGE_BACKEND
+
+    try:
+        processor = AutoProcessor.from_pretrained(model_dir, backend=IMAGE_BACKEND)
+    except (OSError, ValueError) as e:
+        raise UserError(f"{model_dir}: cannot load the processor ({str(e).splitlines()[0]})") from None
+    processor.tokenizer.padding_side = "left"
+    return processor
 
 
 def load_llava(model_dir: Path, manifest: dict, dtype: str = "float32", cfg=None):
     """Reload a saved LLaVA run model -> (model, processor). A LoRA run rebuilds its base from the
     checkpoints named in ``cfg`` (the run's config) and puts the adapter, projector and tower on it."""
-    from transformers import AutoProcessor, LlavaForConditionalGeneration
+    from transformers import LlavaForConditionalGeneration
 
-    try:
-        processor = AutoProcessor.from_pretrained(model_dir)
-    except (OSError, ValueError) as e:
-        raise UserError(f"{model_dir}: cannot load the processor ({str(e).splitlines()[0]})") from None
-    processor.tokenizer.padding_side = "left"
+    processor = load_processor(model_dir)
     if not manifest["parts"]["llm"]["lora"]:
         return LlavaForConditionalGeneration.from_pretrained(model_dir, dtype=torch_dtype(dtype)), processor
     from peft import PeftModel
