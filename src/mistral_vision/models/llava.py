@@ -128,8 +128,19 @@ def build_llava(cfg, log=print, run_dir=None):
     log(f"      LLaVA: {vc.tower} ({'random init' if get_tower(vc.tower).is_tiny else 'pretrained'}) -> "
         f"{vc.projector} -> {mc.backbone}; {n_img} image tokens per image")
     if mc.lora.enabled:
-        model = _with_lora(model, cfg, tok.convert_tokens_to_ids(list(names)))
+        model = _with_lora(model, cfg, _trained_rows(spec, tok, names))
     return model, processor
+
+
+def _trained_rows(spec, tok, label_names=()) -> list[int]:
+    """Embedding rows LoRA must train as PEFT trainable tokens, as the ASCII route does: every token added
+    to the checkpoint's vocabulary (the run's learned BPE pieces, class names) and the class-name tokens;
+    not ``<image>`` (image features replace its row) nor an added pad token (never attended to)."""
+    from .backbones import load_tokenizer
+
+    skip = {tok.convert_tokens_to_ids(IMAGE_TOKEN), tok.pad_token_id}
+    added = set(range(len(load_tokenizer(spec)), len(tok))) - skip
+    return sorted(added | set(tok.convert_tokens_to_ids(list(label_names))))
 
 
 def _saves_tower(cfg) -> bool:
@@ -139,9 +150,9 @@ def _saves_tower(cfg) -> bool:
     return get_tower(cfg.vision.tower).is_tiny or any("vision" in st.trainable for st in cfg.stages)
 
 
-def _with_lora(model, cfg, label_token_ids=()):
-    """LoRA on the language model; the projector (and tower) as saved modules; class-name tokens'
-    embedding rows trained as PEFT trainable tokens, as on the ASCII route."""
+def _with_lora(model, cfg, token_rows=()):
+    """LoRA on the language model; the projector (and tower) as saved modules; the rows of tokens new to
+    the checkpoint (``_trained_rows``) trained as PEFT trainable tokens, as on the ASCII route."""
     from peft import LoraConfig, get_peft_model
 
     lc = cfg.model.lora
@@ -149,7 +160,7 @@ def _with_lora(model, cfg, label_token_ids=()):
     return get_peft_model(model, LoraConfig(
         r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout,
         target_modules=LLM_LORA_TARGET.format("|".join(lc.target_modules)), modules_to_save=save,
-        trainable_token_indices=list(label_token_ids) or None))
+        trainable_token_indices=list(token_rows) or None))
 
 
 def check_image_size(vc, vision_config, n_img: int) -> None:
