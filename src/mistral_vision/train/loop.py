@@ -28,7 +28,7 @@ from ..io import JsonlAppender, read_jsonl_tolerant, write_json, write_jsonl
 from .batches import answer_loss
 from .checkpoints import (check_resumable, checkpoints, is_done, load_checkpoint, load_stage_result,
                           save_checkpoint, save_stage_result, stage_key)
-from .precision import enable_activation_checkpointing
+from .precision import autocast_precision, enable_activation_checkpointing, keep_trainable_fp32, restore_dtypes
 from .source import training_source
 from .stages import freeze_for_stage
 
@@ -78,8 +78,9 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     tc = cfg.train
-    acc = Accelerator(gradient_accumulation_steps=tc.grad_accum, mixed_precision=tc.mixed_precision,
-                      cpu=not torch.cuda.is_available())
+    cuda = torch.cuda.is_available()
+    acc = Accelerator(gradient_accumulation_steps=tc.grad_accum, mixed_precision=autocast_precision(cfg, cuda),
+                      cpu=not cuda)
     main = acc.is_main_process
     log = print if (progress and main) else _silent
     if main:
@@ -87,6 +88,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
         write_json(run_dir / "environment.json", _environment(acc))
     set_seed(tc.seed)
     model, processor = build_run_model(cfg, run_dir, log)
+    half = keep_trainable_fp32(model, stages, log)          # before any stage or checkpoint is loaded
     if tc.gradient_checkpointing:
         enable_activation_checkpointing(model)
     d = cfg.data
@@ -142,6 +144,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
                "tokens_per_sample": next((t.get("tokens_per_sample") for t in totals if t.get("tokens_per_sample")), None),
                "peak_rss_mb": _peak_rss_mb()}
     if main:
+        restore_dtypes(model, half)                          # saved in the dtype the config asked for
         save_run_model(model, processor, model_dir, cfg)
         write_json(run_dir / "train_summary.json", summary)
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
@@ -292,4 +295,5 @@ def _environment(acc) -> dict:
     return {"python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__,
             "transformers": transformers.__version__, "peft": peft.__version__,
             "accelerate": accelerate.__version__, "device": str(acc.device), "processes": acc.num_processes,
+            "mixed_precision": acc.mixed_precision,
             "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available()}
