@@ -134,7 +134,7 @@ def test_gradient_checkpointing_with_a_frozen_tower_still_trains_the_projector()
     assert any(getattr(m, "gradient_checkpointing", False) for m in model.modules())
     freeze_for_stage(model, cfg.stages[0], 0.0, log=lambda *_: None)     # align: projector only
     batch = task.examples(np.full((2, 28, 28), 200, np.uint8), [1, 2]).batch([0, 1], task.pad_id)
-    loss, _ = answer_loss(model, batch)
+    loss = answer_loss(model, batch).loss
     loss.backward()
     grads = {n: p.grad for n, p in model.named_parameters()}
     assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if "multi_modal_projector" in n)

@@ -48,7 +48,7 @@ def test_a_checkpoint_llm_trains_the_learned_pieces_under_lora(data_dir, tmp_pat
     groups = freeze_for_stage(model, instruct, 0.0, log=lambda *_: None)
     opt = torch.optim.SGD([p for g in groups for p in g["params"]], lr=1.0)
     model.train()
-    loss, _ = answer_loss(model, batch)
+    loss = answer_loss(model, batch).loss
     loss.backward()
     opt.step()
     model.eval()

@@ -28,6 +28,7 @@ from ..io import JsonlAppender, read_jsonl_tolerant, write_json, write_jsonl
 from .batches import answer_loss
 from .checkpoints import (check_resumable, checkpoints, is_done, load_checkpoint, load_stage_result,
                           save_checkpoint, save_stage_result, stage_key)
+from .log import Window
 from .precision import autocast_precision, enable_activation_checkpointing, keep_trainable_fp32, restore_dtypes
 from .source import training_source
 from .stages import freeze_for_stage
@@ -192,8 +193,7 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
                desc=f"train {cfg.name} [{stage.name}]", unit="step", dynamic_ncols=True)
     last_print = 0.0
     t_start = time.time()
-    win_imgs = win_toks = 0
-    win_loss, win_n, win_t = 0.0, 0, time.time()
+    win = Window(world, tc.loss_reduction)
     pad_id = task.pad_id
     tokens_per_sample = None
     model.train()
@@ -211,8 +211,8 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
             batch = examples.batch(mine, pad_id)
             batch = {k: (v.to(acc.device) if hasattr(v, "to") else v) for k, v in batch.items()}
             with acc.accumulate(model):
-                loss, _ = answer_loss(model, batch, tc.loss_reduction)
-                acc.backward(loss)
+                result = answer_loss(model, batch, tc.loss_reduction)
+                acc.backward(result.loss)
                 if acc.sync_gradients and tc.grad_clip:
                     acc.clip_grad_norm_(model.parameters(), tc.grad_clip)
                 opt.step()
@@ -220,20 +220,15 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
                     step_lr = sched.get_last_lr()[0]     # the rate this update used, for the log
                     sched.step()
                 opt.zero_grad(set_to_none=True)
-            win_imgs += len(mine) * world
-            win_toks += int(batch["attention_mask"].sum()) * world
-            win_loss += float(loss.detach())
-            win_n += 1
+            win.add(result, len(mine), int(batch["attention_mask"].sum()))
             if not acc.sync_gradients:
                 continue
             step += 1
             bar.update(1)
             gstep = step_base + step
             if step % tc.log_every == 0 or step == total:
-                dt = max(time.time() - win_t, 1e-9)
-                rec = {"step": gstep, "stage": stage.name, "epoch": round(step / steps_per_epoch, 4),
-                       "loss": win_loss / win_n, "lr": step_lr, "images_per_s": win_imgs / dt,
-                       "tokens_per_s": win_toks / dt, "elapsed_s": elapsed_before + time.time() - t_start}
+                rec = {"step": gstep, "stage": stage.name, "epoch": round(step / steps_per_epoch, 4), "lr": step_lr,
+                       **win.record(), "elapsed_s": elapsed_before + time.time() - t_start}
                 bar.set_postfix(loss=f"{rec['loss']:.4f}", img_s=f"{rec['images_per_s']:.0f}",
                                 tok_s=f"{rec['tokens_per_s']:.0f}")
                 if mlog:
@@ -242,8 +237,7 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
                     last_print = time.time()   # plain lines for logs: one a minute
                     print(f"[{stage.name}] step {step}/{total} epoch {rec['epoch']:.2f} loss {rec['loss']:.4f} "
                           f"{rec['images_per_s']:.0f} img/s {rec['tokens_per_s']:.0f} tok/s", file=sys.stderr, flush=True)
-                win_imgs = win_toks = win_n = 0
-                win_loss, win_t = 0.0, time.time()
+                win.reset()
             if monitor and (step % tc.eval_every == 0 or step == total):
                 t0 = time.time()
                 accuracy = monitor(acc.unwrap_model(model))
@@ -253,7 +247,7 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
                                  "valid_accuracy": accuracy, "valid_n": monitor.n,
                                  **getattr(monitor, "details", {}),          # question sets: per type
                                  "elapsed_s": elapsed_before + time.time() - t_start}])
-                win_t += time.time() - t0   # keep validation time out of the throughput figures
+                win.pause(time.time() - t0)   # keep validation time out of the throughput figures
             if step % tc.save_every == 0 and step < total:
                 acc.wait_for_everyone()
                 if acc.is_main_process:

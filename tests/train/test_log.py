@@ -1,0 +1,46 @@
+"""The training log: the loss it shows is the per-token mean on any data; progress lines for logs."""
+import json
+import re
+
+import pytest
+import torch
+
+from mistral_vision.config import load_config
+from mistral_vision.data.questions import label_names_for, load_questions
+from mistral_vision.models.build import build_run_model
+from mistral_vision.tasks import make_task
+from mistral_vision.train.batches import answer_loss
+from mistral_vision.train.loop import train
+from mistral_vision.train.source import training_source
+from tests.conftest import tiny_overrides
+from tests.models.test_llava import SHAPE
+
+# 8 multi-turn conversations (4 questions each), all in one batch: one step, logged.
+TURNS = {"route": "llava", "data.dataset": "mnist-vqa", "data.train_canvases": 8, "data.turns": 4,
+         "vision.image_size": 56, "model.sliding_window": 512, "train.batch_size": 8, "train.log_every": 1,
+         "stages": "[{name: qa, data: questions, trainable: {projector: 0.001, llm: 0.001}}]"}
+
+
+def test_the_logged_loss_of_multi_turn_data_is_the_per_token_mean(data_dir, capsys):
+    from accelerate.utils import set_seed
+
+    cfg = load_config(None, tiny_overrides(data_dir, name="turns", **TURNS) + SHAPE[5:])
+    assert cfg.train.loss_reduction == "sequence"              # the default: each sample's answers summed
+    set_seed(cfg.train.seed)                                   # the weights the single step starts from
+    model, proc = build_run_model(cfg, cfg.run_dir / "init", log=lambda *_: None)
+    task = make_task(cfg, proc, label_names_for(cfg.data))
+    source = training_source(cfg, task, load_questions(cfg.data, "train", conversations=True), cfg.stages[0])
+    assert len(source) == 8
+    batch = source.epoch_examples(0).batch(list(range(8)), task.pad_id)
+    with torch.no_grad():
+        mean_ce, answer_tokens, nll_sum = answer_loss(model.train(), batch, "token")
+    assert answer_tokens >= 8 * 4 * 2                           # every turn's answer (+ EOS) is in the loss
+
+    train(cfg, progress=True)
+    rec = json.loads((cfg.run_dir / "metrics.jsonl").read_text().splitlines()[0])
+    assert rec["step"] == 1
+    assert rec["loss"] == pytest.approx(mean_ce.item(), rel=1e-4)
+    assert rec["objective"] == pytest.approx(nll_sum / 8, rel=1e-4)      # what `sequence` optimised: summed
+    assert rec["objective"] > 8 * rec["loss"]
+    line = next(ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("[qa] step 1/1"))
+    assert f"loss {mean_ce.item():.4f} " in line
