@@ -44,3 +44,29 @@ def test_the_logged_loss_of_multi_turn_data_is_the_per_token_mean(data_dir, caps
     assert rec["objective"] > 8 * rec["loss"]
     line = next(ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("[qa] step 1/1"))
     assert f"loss {mean_ce.item():.4f} " in line
+
+
+def seconds(text: str) -> int:
+    h, m, s = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text).groups()
+    return 3600 * int(h or 0) + 60 * int(m or 0) + int(s or 0)
+
+
+def test_a_log_that_is_no_terminal_gets_elapsed_time_and_eta(tiny_config, capsys):
+    """CI and nohup users see no bar: their lines say how long the stage has run and has to go."""
+    cfg = tiny_config(name="eta")                              # 31 steps, logged every 5
+    train(cfg, progress=True)                                  # pytest's captured stderr is not a TTY
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("[train] step")]
+    pattern = (r"\[train\] step (\d+)/31 epoch [\d.]+ loss [\d.]+ \d+ img/s \d+ tok/s ([\d.e+]+) it/s "
+               r"elapsed (\w+) eta (\w+)")
+    parsed = [re.fullmatch(pattern, ln) for ln in lines]
+    assert len(lines) == 2 and all(parsed), lines              # the first record at once, then the stage's end
+    (first, rate, _, eta), (last, _, _, end_eta) = (m.groups() for m in parsed)
+    assert (first, last, end_eta) == ("5", "31", "0s")
+    assert abs(seconds(eta) - 26 / float(rate)) <= 1           # the 26 steps left at the rate shown
+
+
+@pytest.mark.parametrize("s,text", [(0.4, "0s"), (45, "45s"), (566, "9m26s"), (7500, "2h05m")])
+def test_durations_are_short(s, text):
+    from mistral_vision.train.log import duration
+
+    assert duration(s) == text

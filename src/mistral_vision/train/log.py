@@ -42,3 +42,35 @@ class Window:
         if self.reduction != "token":
             rec["objective"] = self.objective / max(self.batches, 1)
         return {**rec, "images_per_s": self.images / dt, "tokens_per_s": self.tokens / dt}
+
+
+class LogLines:
+    """Plain progress lines where no bar shows (stderr is not a terminal: CI, ``nohup``): the first record's
+    at once, then one a minute and the stage's last, each with the elapsed time and the stage's ETA.
+
+    The rate is steps per second of wall time since this process started the stage, validation and
+    checkpoints included: they recur until the end, so the ETA counts them too.
+    """
+
+    def __init__(self, stage: str, total: int, start_step: int, every_s: float = 60.0):
+        self.stage, self.total, self.start, self.every_s = stage, total, start_step, every_s
+        self.t0, self.last = time.time(), None
+
+    def due(self, step: int) -> bool:
+        return self.last is None or time.time() - self.last > self.every_s or step == self.total
+
+    def line(self, step: int, rec: dict) -> str:
+        self.last = time.time()
+        rate = (step - self.start) / max(self.last - self.t0, 1e-9)
+        eta = (self.total - step) / rate if rate > 0 else 0.0
+        return (f"[{self.stage}] step {step}/{self.total} epoch {rec['epoch']:.2f} loss {rec['loss']:.4f} "
+                f"{rec['images_per_s']:.0f} img/s {rec['tokens_per_s']:.0f} tok/s {rate:.3g} it/s "
+                f"elapsed {duration(rec['elapsed_s'])} eta {duration(eta)}")
+
+
+def duration(seconds: float) -> str:
+    """``45s``, ``9m26s``, ``2h05m``: short enough for a log line."""
+    s = int(round(seconds))
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"

@@ -28,7 +28,7 @@ from ..io import JsonlAppender, read_jsonl_tolerant, write_json, write_jsonl
 from .batches import answer_loss
 from .checkpoints import (check_resumable, checkpoints, is_done, load_checkpoint, load_stage_result,
                           save_checkpoint, save_stage_result, stage_key)
-from .log import Window
+from .log import LogLines, Window
 from .precision import autocast_precision, enable_activation_checkpointing, keep_trainable_fp32, restore_dtypes
 from .source import training_source
 from .stages import freeze_for_stage
@@ -191,7 +191,7 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
     tty = show and sys.stderr.isatty()
     bar = tqdm(total=total, initial=step, disable=not tty, mininterval=1.0,
                desc=f"train {cfg.name} [{stage.name}]", unit="step", dynamic_ncols=True)
-    last_print = 0.0
+    lines = LogLines(stage.name, total, step) if show and not tty else None
     t_start = time.time()
     win = Window(world, tc.loss_reduction)
     pad_id = task.pad_id
@@ -233,10 +233,8 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
                                 tok_s=f"{rec['tokens_per_s']:.0f}")
                 if mlog:
                     mlog.write([rec])
-                if show and not tty and (time.time() - last_print > 60 or step == total):
-                    last_print = time.time()   # plain lines for logs: one a minute
-                    print(f"[{stage.name}] step {step}/{total} epoch {rec['epoch']:.2f} loss {rec['loss']:.4f} "
-                          f"{rec['images_per_s']:.0f} img/s {rec['tokens_per_s']:.0f} tok/s", file=sys.stderr, flush=True)
+                if lines and lines.due(step):
+                    print(lines.line(step, rec), file=sys.stderr, flush=True)
                 win.reset()
             if monitor and (step % tc.eval_every == 0 or step == total):
                 t0 = time.time()
