@@ -169,6 +169,8 @@ class TrainConfig:
     mixed_precision: str = "no"       # accelerate: no | bf16 | fp16 (GPU)
     gradient_checkpointing: bool = False  # trade compute for memory (7B checkpoints, long ASCII)
     train_file: str | None = None     # train on a chat JSONL instead of the dataset
+    report_to: str = "none"           # none | tensorboard (RUN/tb) | wandb: training curves through accelerate's
+                                      # trackers, beside metrics.jsonl (pip install mistral-vision[tensorboard])
 
 
 @dataclass(frozen=True)
@@ -494,6 +496,7 @@ def validate(cfg: RunConfig) -> RunConfig:
               (cfg.model.hidden_size % cfg.model.num_heads == 0, "model.hidden_size must be divisible by model.num_heads"),
               (cfg.model.num_heads % cfg.model.num_kv_heads == 0, "model.num_heads must be divisible by model.num_kv_heads"),
               (cfg.train.mixed_precision in ("no", "bf16", "fp16"), "train.mixed_precision must be no, bf16 or fp16"),
+              (cfg.train.report_to in ("none", "tensorboard", "wandb"), "train.report_to must be none, tensorboard or wandb"),
               (cfg.train.loss_reduction in ("sequence", "token"), "train.loss_reduction must be sequence or token"),
               (cfg.model.dtype in ("float32", "bfloat16", "float16"), "model.dtype must be float32, bfloat16 or float16"),
               (all(s in ("train", "valid", "test") for s in cfg.eval.splits), "eval.splits must be among train, valid, test"),

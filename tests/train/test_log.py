@@ -70,3 +70,11 @@ def test_durations_are_short(s, text):
     from mistral_vision.train.log import duration
 
     assert duration(s) == text
+
+
+def test_an_unknown_tracker_is_one_line():
+    from mistral_vision.errors import UserError
+
+    with pytest.raises(UserError, match="train.report_to must be none, tensorboard or wandb"):
+        load_config(None, ["train.report_to=mlflow"])
+    assert load_config(None, []).train.report_to == "none"
