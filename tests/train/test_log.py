@@ -78,3 +78,53 @@ def test_an_unknown_tracker_is_one_line():
     with pytest.raises(UserError, match="train.report_to must be none, tensorboard or wandb"):
         load_config(None, ["train.report_to=mlflow"])
     assert load_config(None, []).train.report_to == "none"
+
+
+class Monitor:
+    """A stand-in validation monitor: accuracy 0.5, or a crash at a given step's check."""
+
+    n, details = 20, {"valid_per_type": {"count": 0.25, "color": 0.75}}
+
+    def __init__(self, crash_at=None):
+        self.crash_at, self.calls = crash_at, 0
+
+    def __call__(self, model):
+        self.calls += 1
+        if self.calls * 4 == self.crash_at:
+            raise RuntimeError("killed during validation")
+        return 0.5
+
+
+def test_tensorboard_gets_the_curve_and_a_resume_replaces_what_it_redoes(tiny_config, capsys):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = tiny_config(name="tb", **{"train.report_to": "tensorboard", "train.log_every": 1, "train.save_every": 2,
+                                    "train.eval_every": 4, "data.train_limit": 160})         # 10 steps
+    with pytest.raises(RuntimeError, match="killed"):              # after step 4's record, before its checkpoint
+        train(cfg, progress=True, monitor_factory=lambda *_: Monitor(crash_at=4))
+    assert f"tensorboard --logdir {cfg.run_dir / 'tb'}" in capsys.readouterr().out
+    train(cfg, resume=True, progress=False, monitor_factory=lambda *_: Monitor())   # from step 2's checkpoint
+
+    records = [json.loads(ln) for ln in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
+    losses = {r["step"]: r["loss"] for r in records if "loss" in r}
+    events = EventAccumulator(str(cfg.run_dir / "tb"))
+    events.Reload()
+    tb_loss = events.Scalars("train/loss")
+    assert [e.step for e in tb_loss] == sorted(losses) == list(range(1, 11))      # steps 3 and 4 once: purged
+    assert [e.value for e in tb_loss] == pytest.approx([losses[s] for s in range(1, 11)], rel=1e-6)
+    assert {"train/lr", "train/objective", "train/images_per_s"} <= set(events.Tags()["scalars"])
+    assert [(e.step, e.value) for e in events.Scalars("valid/accuracy")] == [(4, 0.5), (8, 0.5), (10, 0.5)]
+    assert [e.value for e in events.Scalars("valid/per_type/count")] == [0.25] * 3
+
+
+def test_wandb_without_its_package_is_one_line(tiny_config):
+    import importlib.util
+
+    from mistral_vision.errors import UserError
+
+    if importlib.util.find_spec("wandb") is not None:
+        pytest.skip("wandb is installed here: the run would log to W&B")
+    cfg = tiny_config(name="wb", **{"train.report_to": "wandb"})
+    with pytest.raises(UserError, match=r"train.report_to wandb: the wandb package is not installed; pip install wandb"):
+        train(cfg, progress=False)
+    assert not cfg.run_dir.exists()                                # refused before anything is written

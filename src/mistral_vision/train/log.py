@@ -1,7 +1,8 @@
-"""The training log: what each logged step records, and the lines a person reads while it trains.
+"""The training log: what each logged step records, where it goes, and the lines a person reads.
 
-Every ``train.log_every`` steps one record goes to ``metrics.jsonl`` (the run's curve, append-only).
-Its ``loss`` is the per-token mean cross-entropy of the answer tokens since the last record, whatever
+Every ``train.log_every`` steps one record goes to ``metrics.jsonl`` (the run's curve, append-only),
+and to the trackers ``train.report_to`` names (accelerate's: TensorBoard in ``RUN/tb``, or W&B) as
+``train/loss``, ``train/lr``, ... and ``valid/accuracy``. Its ``loss`` is the per-token mean cross-entropy of the answer tokens since the last record, whatever
 ``train.loss_reduction`` optimises: with ``sequence`` on multi-turn conversations the optimised value
 sums every turn's answer (``objective``, recorded beside it), which is no loss a reader can compare.
 Not for: the loop (``loop.py``) or the validation monitor.
@@ -9,6 +10,82 @@ Not for: the loop (``loop.py``) or the validation monitor.
 from __future__ import annotations
 
 import time
+from pathlib import Path
+
+from ..errors import UserError
+
+TRACKERS = {"tensorboard": ("tensorboard", "pip install 'mistral-vision[tensorboard]'"),
+            "wandb": ("wandb", "pip install wandb")}        # report_to -> (its package, how to get it)
+TB_DIR = "tb"                                               # RUN/tb: TensorBoard's event files
+
+
+def check_tracker(report_to: str) -> None:
+    """Refuse, before anything is written, a tracker whose package is not installed."""
+    import importlib.util
+
+    if report_to in TRACKERS and importlib.util.find_spec(TRACKERS[report_to][0]) is None:
+        package, how = TRACKERS[report_to]
+        raise UserError(f"train.report_to {report_to}: the {package} package is not installed; {how}, "
+                        "or set train.report_to none")
+
+
+def tracker_kwargs(cfg) -> dict:
+    """``Accelerator`` arguments for the run's trackers (none: no tracker is created)."""
+    report_to = cfg.train.report_to
+    return {} if report_to == "none" else {"log_with": report_to, "project_dir": str(cfg.run_dir)}
+
+
+class Curve:
+    """The run's curve: records appended to ``metrics.jsonl`` and sent to accelerate's trackers (main process).
+
+    Trackers start with the first stage this process fits: a resumed run's TensorBoard then drops
+    the events logged after the checkpoint it continues from (``purge_step``), as metrics.jsonl does.
+    """
+
+    def __init__(self, path: Path, acc, cfg, resume_step: int | None, log=print):
+        from ..io import JsonlAppender
+
+        self.acc, self.file = acc, JsonlAppender(path)
+        report_to = cfg.train.report_to
+        if acc.log_with and not acc.trackers:
+            if report_to == "tensorboard":
+                acc.init_trackers(TB_DIR, init_kwargs={"tensorboard": {"purge_step": resume_step + 1}}
+                                  if resume_step is not None else None)
+                log(f"      TensorBoard: tensorboard --logdir {cfg.run_dir / TB_DIR}")
+            else:
+                from ..config import to_dict
+
+                acc.init_trackers("mistral-vision", config=to_dict(cfg),
+                                  init_kwargs={report_to: {"name": cfg.name, "dir": str(cfg.run_dir)}})
+
+    def write(self, rec: dict) -> None:
+        self.file.write([rec])
+        if self.acc.trackers:
+            self.acc.log(tracker_values(rec), step=rec["step"])
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def finish_trackers(acc) -> None:
+    """Close the trackers (not ``acc.end_training``, which also ends the process group evaluation may use)."""
+    for tracker in acc.trackers:
+        tracker.finish()
+
+
+def tracker_values(rec: dict) -> dict:
+    """A metrics.jsonl record as tracker scalars: ``train/loss``, ``train/lr``, ``valid/accuracy``,
+    ``valid/per_type/<type>`` (question sets)."""
+    out = {}
+    for k, v in rec.items():
+        if k in ("step", "stage", "valid_n", "elapsed_s"):
+            continue
+        name = "valid/" + k[len("valid_"):] if k.startswith("valid_") else f"train/{k}"
+        if isinstance(v, dict):
+            out.update({f"{name}/{t}": x for t, x in v.items() if isinstance(x, (int, float))})
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[name] = v
+    return out
 
 
 class Window:

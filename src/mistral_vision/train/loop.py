@@ -24,11 +24,11 @@ import numpy as np
 
 from ..config import RunConfig, dump_config, resolve_stages
 from ..errors import UserError
-from ..io import JsonlAppender, read_jsonl_tolerant, write_json, write_jsonl
+from ..io import read_jsonl_tolerant, write_json, write_jsonl
 from .batches import answer_loss
 from .checkpoints import (check_resumable, checkpoints, is_done, load_checkpoint, load_stage_result,
                           save_checkpoint, save_stage_result, stage_key)
-from .log import LogLines, Window
+from .log import Curve, LogLines, Window, check_tracker, finish_trackers, tracker_kwargs
 from .precision import autocast_precision, enable_activation_checkpointing, keep_trainable_fp32, restore_dtypes
 from .source import training_source
 from .stages import freeze_for_stage
@@ -80,8 +80,9 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
         torch.set_num_threads(cfg.train.threads)
     tc = cfg.train
     cuda = torch.cuda.is_available()
+    check_tracker(tc.report_to)
     acc = Accelerator(gradient_accumulation_steps=tc.grad_accum, mixed_precision=autocast_precision(cfg, cuda),
-                      cpu=not cuda)
+                      cpu=not cuda, **tracker_kwargs(cfg))
     main = acc.is_main_process
     log = print if (progress and main) else _silent
     if main:
@@ -144,6 +145,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
                           for t in totals],
                "tokens_per_sample": next((t.get("tokens_per_sample") for t in totals if t.get("tokens_per_sample")), None),
                "peak_rss_mb": _peak_rss_mb()}
+    finish_trackers(acc)
     if main:
         restore_dtypes(model, half)                          # saved in the dtype the config asked for
         save_run_model(model, processor, model_dir, cfg)
@@ -186,7 +188,7 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
         kept = [r for r in read_jsonl_tolerant(metrics_path) if r.get("step", 0) <= step_base + step]
         write_jsonl(metrics_path, kept)
 
-    mlog = JsonlAppender(metrics_path) if acc.is_main_process else None
+    curve = Curve(metrics_path, acc, cfg, step_base + step if resume else None, log) if acc.is_main_process else None
     show = progress and acc.is_main_process
     tty = show and sys.stderr.isatty()
     bar = tqdm(total=total, initial=step, disable=not tty, mininterval=1.0,
@@ -231,8 +233,8 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
                        **win.record(), "elapsed_s": elapsed_before + time.time() - t_start}
                 bar.set_postfix(loss=f"{rec['loss']:.4f}", img_s=f"{rec['images_per_s']:.0f}",
                                 tok_s=f"{rec['tokens_per_s']:.0f}")
-                if mlog:
-                    mlog.write([rec])
+                if curve:
+                    curve.write(rec)
                 if lines and lines.due(step):
                     print(lines.line(step, rec), file=sys.stderr, flush=True)
                 win.reset()
@@ -240,11 +242,11 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
                 t0 = time.time()
                 accuracy = monitor(acc.unwrap_model(model))
                 model.train()
-                if mlog:
-                    mlog.write([{"step": gstep, "stage": stage.name, "epoch": round(step / steps_per_epoch, 4),
-                                 "valid_accuracy": accuracy, "valid_n": monitor.n,
-                                 **getattr(monitor, "details", {}),          # question sets: per type
-                                 "elapsed_s": elapsed_before + time.time() - t_start}])
+                if curve:
+                    curve.write({"step": gstep, "stage": stage.name, "epoch": round(step / steps_per_epoch, 4),
+                                "valid_accuracy": accuracy, "valid_n": monitor.n,
+                                **getattr(monitor, "details", {}),          # question sets: per type
+                                "elapsed_s": elapsed_before + time.time() - t_start})
                 win.pause(time.time() - t0)   # keep validation time out of the throughput figures
             if step % tc.save_every == 0 and step < total:
                 acc.wait_for_everyone()
@@ -254,8 +256,8 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
             if step >= total:
                 break
     bar.close()
-    if mlog:
-        mlog.close()
+    if curve:
+        curve.close()
     raw = acc.unwrap_model(model)
     info = {"name": stage.name, "steps": total, "epochs": round(total / steps_per_epoch, 4),
             "wall_s": round(elapsed_before + time.time() - t_start, 1), "trainable": dict(stage.trainable),
