@@ -58,6 +58,13 @@ def test_a_bf16_model_trains_every_weight_and_saves_bf16(data_dir):
     assert json.loads((cfg.run_dir / "environment.json").read_text())["mixed_precision"] == "bf16"
 
 
+def test_a_bf16_run_after_a_float32_run_in_one_process(data_dir):
+    """compare trains its cells in one process: accelerate's per-process state must not pin the first precision."""
+    train(load_config(None, tiny_overrides(data_dir, name="fp32", **{"data.train_limit": 32})), progress=False)
+    cfg, before, after = bf16_run(data_dir, "bf16-second")
+    check_every_weight_trains_and_the_save_is_bf16(cfg, before, after)
+
+
 @pytest.mark.gpu
 def test_the_bf16_recipe_on_cuda(data_dir):
     cfg, before, after = bf16_run(data_dir, "bf16-cuda")

@@ -29,7 +29,8 @@ from .batches import answer_loss
 from .checkpoints import (check_resumable, checkpoints, is_done, load_checkpoint, load_stage_result,
                           save_checkpoint, save_stage_result, stage_key)
 from .log import Curve, LogLines, Window, check_tracker, finish_trackers, tracker_kwargs
-from .precision import autocast_precision, enable_activation_checkpointing, keep_trainable_fp32, restore_dtypes
+from .precision import (accelerator, autocast_precision, enable_activation_checkpointing, keep_trainable_fp32,
+                        restore_dtypes)
 from .source import training_source
 from .stages import freeze_for_stage
 
@@ -54,7 +55,6 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
     run every ``train.eval_every`` steps for the training curve.
     """
     import torch
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
 
     from ..data.datasets import load_split
@@ -81,8 +81,8 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
     tc = cfg.train
     cuda = torch.cuda.is_available()
     check_tracker(tc.report_to)
-    acc = Accelerator(gradient_accumulation_steps=tc.grad_accum, mixed_precision=autocast_precision(cfg, cuda),
-                      cpu=not cuda, **tracker_kwargs(cfg))
+    acc = accelerator(autocast_precision(cfg, cuda), gradient_accumulation_steps=tc.grad_accum, cpu=not cuda,
+                      **tracker_kwargs(cfg))
     main = acc.is_main_process
     log = print if (progress and main) else _silent
     if main:

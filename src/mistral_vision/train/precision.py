@@ -29,6 +29,22 @@ def autocast_precision(cfg, cuda: bool) -> str:
     return precision
 
 
+def accelerator(precision: str, **kwargs):
+    """accelerate's ``Accelerator`` with this run's mixed precision, in a process that may have trained
+    other runs before (``compare`` runs its cells in one process; so does the test suite).
+
+    accelerate keeps one ``AcceleratorState`` per process and refuses a second precision; a
+    single-process run resets it (the distributed setup, ``PartialState``, stays as it is).
+    """
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, PartialState
+
+    state = AcceleratorState._shared_state
+    if state and state.get("_mixed_precision") != precision and PartialState().num_processes == 1:
+        AcceleratorState._reset_state()
+    return Accelerator(mixed_precision=precision, **kwargs)
+
+
 def keep_trainable_fp32(model, stages, log=print) -> dict:
     """Hold every parameter that a stage of the run trains in float32 (in place; tied weights stay tied).
 
