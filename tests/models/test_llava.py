@@ -33,6 +33,7 @@ def test_one_image_token_per_projected_feature(extra, n):
     cfg, model, proc, task = built(*extra)
     image_id = model.config.image_token_id
     assert task.prompt_ids.count(image_id) == n
+    assert model.config.image_seq_length == n              # the exported config says what the processor writes
     imgs = np.random.default_rng(0).integers(0, 256, (3, 28, 28), dtype=np.uint8)
     enc = task.encode(imgs)
     feats = model.model.get_image_features(pixel_values=enc.extras["pixel_values"]).pooler_output
@@ -76,6 +77,9 @@ def test_save_and_reload_give_identical_scores(tmp_path):
     again, proc2, manifest = load_run_model(tmp_path / "m")
     assert set(manifest["parts"]) >= {"llm", "vision_tower", "projector", "processor"}
     assert manifest["parts"]["processor"]["image_tokens"] == 16
+    import json
+
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["image_seq_length"] == 16   # not LlavaConfig's 576
     task2 = make_task(cfg, proc2, DIGITS)
     imgs = np.random.default_rng(2).integers(0, 256, (3, 28, 28), dtype=np.uint8)
     a, b = task.encode(imgs), task2.encode(imgs)
@@ -118,16 +122,19 @@ def test_lora_stays_out_of_the_tower_and_the_projector_is_saved_with_the_adapter
     assert torch.allclose(x, y, atol=1e-5)
 
 
+@pytest.mark.filterwarnings("error::FutureWarning")        # the deprecated gradient_checkpointing_enable warns
 def test_gradient_checkpointing_with_a_frozen_tower_still_trains_the_projector():
     cfg, model, proc, task = built()
     from mistral_vision.train.batches import answer_loss
+    from mistral_vision.train.precision import enable_activation_checkpointing
     from mistral_vision.train.stages import freeze_for_stage
 
     model.train()
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    enable_activation_checkpointing(model)
+    assert any(getattr(m, "gradient_checkpointing", False) for m in model.modules())
     freeze_for_stage(model, cfg.stages[0], 0.0, log=lambda *_: None)     # align: projector only
     batch = task.examples(np.full((2, 28, 28), 200, np.uint8), [1, 2]).batch([0, 1], task.pad_id)
-    loss, _ = answer_loss(model, batch)
+    loss = answer_loss(model, batch).loss
     loss.backward()
     grads = {n: p.grad for n, p in model.named_parameters()}
     assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if "multi_modal_projector" in n)
@@ -183,7 +190,7 @@ def test_a_pretrained_rgb_tower_gets_grayscale_digits_converted_and_resized(kind
     imgs[:, 10:18, 12:16] = 255
     enc = task.encode(imgs)
     assert enc.extras["pixel_values"].shape == (2, 3, 32, 32)
-    assert task.prompt_ids.count(model.config.image_token_id) == n
+    assert task.prompt_ids.count(model.config.image_token_id) == n == model.config.image_seq_length
     seen = task.seen(imgs)[0].image
     assert seen.shape == (32, 32, 3) and seen.max() > 200 and seen.min() < 30   # the digit, resized, in RGB
     assert torch.equal(model.model.vision_tower.embeddings.patch_embedding.weight,

@@ -47,13 +47,14 @@ def test_answer_loss_matches_hf_loss():
     exs = [example(p, task.label_ids[y]) for p, y in zip(task.encode(imgs).ids, [1, 4, 8, 9])]
     batch = collate(exs, task.tokenizer.pad_token_id)
     assert batch["input_ids"].shape[1] == max(len(e[0]) for e in exs)        # left-padded
-    ours, n = answer_loss(model, batch)
+    ours, n, nll_sum = answer_loss(model, batch)
     ref = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                 position_ids=batch["position_ids"], labels=batch["labels"]).loss
     assert n == sum(len(task.label_ids[y]) for y in [1, 4, 8, 9])
     assert torch.allclose(ours, ref, atol=1e-5)
-    seq, _ = answer_loss(model, batch, "sequence")           # summed per sample, mean over samples
+    seq, n2, seq_sum = answer_loss(model, batch, "sequence")  # summed per sample, mean over samples
     assert torch.allclose(seq, ref * n / 4, atol=1e-4)
+    assert n2 == n and nll_sum == pytest.approx(seq_sum) == pytest.approx(ref.item() * n, rel=1e-5)
 
 
 def test_augmentation_moves_mass_but_keeps_it():

@@ -64,3 +64,14 @@ def test_kill_9_then_resume_matches_uninterrupted(data_dir, tmp_path):
     steps = [r["step"] for r in read_jsonl_tolerant(tmp_path / "runs" / "killed" / "metrics.jsonl") if "loss" in r]
     assert steps == sorted(set(steps)) and steps[-1] == json.loads(
         (tmp_path / "runs" / "killed" / "train_summary.json").read_text())["steps"]
+
+
+@pytest.mark.filterwarnings("error::FutureWarning")
+def test_gradient_checkpointing_trains_without_deprecation_warnings(tiny_config):
+    """transformers 5.x deprecated gradient_checkpointing_enable (a FutureWarning each run): the current call."""
+    cfg = tiny_config(name="gc", **{"train.gradient_checkpointing": "true", "data.train_limit": 64,
+                                    "train.log_every": 1})
+    s = train(cfg, progress=False)
+    assert s["steps"] == 4
+    losses = [r["loss"] for r in read_jsonl_tolerant(cfg.run_dir / "metrics.jsonl") if "loss" in r]
+    assert len(losses) == 4 and losses[-1] < losses[0]

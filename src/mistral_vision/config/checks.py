@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from ..errors import UserError
 from .recipes import _questions, complete
-from .schema import (BACKENDS, DATA_FORMATS, DTYPES, LOSS_REDUCTIONS, MIXED_PRECISIONS, TOKENIZER_KINDS, VQA_GRIDS,
-                     VQA_TTA, RunConfig)
+from .schema import (BACKENDS, DATA_FORMATS, DTYPES, LOSS_REDUCTIONS, MIXED_PRECISIONS, TOKENIZER_KINDS, TRACKERS,
+                     VQA_GRIDS, VQA_TTA, RunConfig)
 
 
 def validate(cfg: RunConfig) -> RunConfig:
@@ -60,6 +60,7 @@ def validate(cfg: RunConfig) -> RunConfig:
               (cfg.model.num_heads % cfg.model.num_kv_heads == 0, "model.num_heads must be divisible by model.num_kv_heads"),
               (cfg.train.mixed_precision in MIXED_PRECISIONS, f"train.mixed_precision must be {_or(MIXED_PRECISIONS)}"),
               (cfg.train.loss_reduction in LOSS_REDUCTIONS, f"train.loss_reduction must be {_or(LOSS_REDUCTIONS)}"),
+              (cfg.train.report_to in TRACKERS, f"train.report_to must be {_or(TRACKERS)}"),
               (cfg.model.dtype in DTYPES, f"model.dtype must be {_or(DTYPES)}"),
               (all(s in SPLITS for s in cfg.eval.splits), f"eval.splits must be among {', '.join(SPLITS)}"),
               (cfg.backend != "mistral-api" or cfg.eval.tta == "none",   # refused before a paid job starts

@@ -17,12 +17,14 @@ TOKENIZER_KINDS = ("default", "ascii-bpe")
 DTYPES = ("float32", "bfloat16", "float16")
 MIXED_PRECISIONS = ("no", "bf16", "fp16")
 LOSS_REDUCTIONS = ("sequence", "token")
+TRACKERS = ("none", "tensorboard", "wandb")     # train.report_to: accelerate's trackers
 VQA_GRIDS = (1, 2, 3)                          # cells per side of a synthetic VQA canvas
 VQA_TTA = ("none", "shift4", "shift8")         # test-time views that keep a canvas's cells where they are
 PARTS = ("projector", "vision", "llm", "llm-lora")
 # Fields checked by membership alone: dotted key -> its choices (the tests walk this table).
 CHOICES = {"backend": BACKENDS, "data.format": DATA_FORMATS, "tokenizer.kind": TOKENIZER_KINDS, "model.dtype": DTYPES,
-           "train.mixed_precision": MIXED_PRECISIONS, "train.loss_reduction": LOSS_REDUCTIONS}
+           "train.mixed_precision": MIXED_PRECISIONS, "train.loss_reduction": LOSS_REDUCTIONS,
+           "train.report_to": TRACKERS}
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,8 @@ class TrainConfig:
     mixed_precision: str = "no"       # accelerate: no | bf16 | fp16 (GPU)
     gradient_checkpointing: bool = False  # trade compute for memory (7B checkpoints, long ASCII)
     train_file: str | None = None     # train on a chat JSONL instead of the dataset
+    report_to: str = "none"           # none | tensorboard (RUN/tb) | wandb: training curves through accelerate's
+                                      # trackers, beside metrics.jsonl (pip install mistral-vision[tensorboard])
 
 
 @dataclass(frozen=True)

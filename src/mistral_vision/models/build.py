@@ -124,14 +124,15 @@ def load_run_processor(model_dir: str | Path):
     manifest = read_manifest(model_dir)
     check_saved_files(model_dir, manifest)
     if manifest["route"] == "llava":
-        from transformers import AutoProcessor as loader
-    else:
-        from transformers import AutoTokenizer as loader
+        from .llava import load_processor
+
+        return load_processor(Path(model_dir))
+    from transformers import AutoTokenizer
+
     try:
-        return loader.from_pretrained(model_dir)
+        return AutoTokenizer.from_pretrained(model_dir)
     except (OSError, ValueError) as e:
-        raise UserError(f"{model_dir}: cannot load the {'processor' if manifest['route'] == 'llava' else 'tokenizer'} "
-                        f"({str(e).splitlines()[0]}); {REDO}") from None
+        raise UserError(f"{model_dir}: cannot load the tokenizer ({str(e).splitlines()[0]}); {REDO}") from None
 
 
 REDO = "re-export or rerun"

@@ -53,12 +53,15 @@ def make_processor(vc, tok, vision_config):
 def llava_config(cfg, vision_config, text_config, tok):
     from transformers import LlavaConfig
 
-    from .vision import strategy_of
+    from .vision import features_per_image, strategy_of
 
     vc = cfg.vision
+    # image_seq_length is what readers of the exported config.json (serving stacks) take as the number of
+    # <image> tokens; LlavaConfig's default (576, CLIP-336's) is wrong for every other tower.
     return LlavaConfig(vision_config=vision_config, text_config=text_config,
                        image_token_id=tok.convert_tokens_to_ids(IMAGE_TOKEN), vision_feature_layer=vc.feature_layer,
-                       vision_feature_select_strategy=strategy_of(vc), projector_hidden_act="gelu")
+                       vision_feature_select_strategy=strategy_of(vc), projector_hidden_act="gelu",
+                       image_seq_length=features_per_image(vc, vision_config))
 
 
 def assemble(cfg, tok):
@@ -125,8 +128,19 @@ def build_llava(cfg, log=print, run_dir=None):
     log(f"      LLaVA: {vc.tower} ({'random init' if get_tower(vc.tower).is_tiny else 'pretrained'}) -> "
         f"{vc.projector} -> {mc.backbone}; {n_img} image tokens per image")
     if mc.lora.enabled:
-        model = _with_lora(model, cfg, tok.convert_tokens_to_ids(list(names)))
+        model = _with_lora(model, cfg, _trained_rows(spec, tok, names))
     return model, processor
+
+
+def _trained_rows(spec, tok, label_names=()) -> list[int]:
+    """Embedding rows LoRA must train as PEFT trainable tokens, as the ASCII route does: every token added
+    to the checkpoint's vocabulary (the run's learned BPE pieces, class names) and the class-name tokens;
+    not ``<image>`` (image features replace its row) nor an added pad token (never attended to)."""
+    from .backbones import load_tokenizer
+
+    skip = {tok.convert_tokens_to_ids(IMAGE_TOKEN), tok.pad_token_id}
+    added = set(range(len(load_tokenizer(spec)), len(tok))) - skip
+    return sorted(added | set(tok.convert_tokens_to_ids(list(label_names))))
 
 
 def _saves_tower(cfg) -> bool:
@@ -136,9 +150,9 @@ def _saves_tower(cfg) -> bool:
     return get_tower(cfg.vision.tower).is_tiny or any("vision" in st.trainable for st in cfg.stages)
 
 
-def _with_lora(model, cfg, label_token_ids=()):
-    """LoRA on the language model; the projector (and tower) as saved modules; class-name tokens'
-    embedding rows trained as PEFT trainable tokens, as on the ASCII route."""
+def _with_lora(model, cfg, token_rows=()):
+    """LoRA on the language model; the projector (and tower) as saved modules; the rows of tokens new to
+    the checkpoint (``_trained_rows``) trained as PEFT trainable tokens, as on the ASCII route."""
     from peft import LoraConfig, get_peft_model
 
     lc = cfg.model.lora
@@ -146,18 +160,17 @@ def _with_lora(model, cfg, label_token_ids=()):
     return get_peft_model(model, LoraConfig(
         r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout,
         target_modules=LLM_LORA_TARGET.format("|".join(lc.target_modules)), modules_to_save=save,
-        trainable_token_indices=list(label_token_ids) or None))
+        trainable_token_indices=list(token_rows) or None))
 
 
 def check_image_size(vc, vision_config, n_img: int) -> None:
     """Refuse, in one line, an image processor whose output the tower cannot take."""
-    from .vision import get_tower, strategy_of
+    from .vision import features_per_image
 
-    side, patch = vision_config.image_size, vision_config.patch_size
-    cls = 1 if get_tower(vc.tower).kind == "clip" and strategy_of(vc) == "full" else 0
-    if n_img != (side // patch) ** 2 + cls:
+    side, want = vision_config.image_size, features_per_image(vc, vision_config)
+    if n_img != want:
         raise UserError(f"vision tower {vc.tower}: its image processor makes images that give {n_img} image tokens, "
-                        f"but the tower takes {side}x{side} px ({(side // patch) ** 2 + cls} features); give the "
+                        f"but the tower takes {side}x{side} px ({want} features); give the "
                         "processor the tower's image size")
 
 
@@ -184,7 +197,7 @@ def save_llava(model, processor, out_dir, cfg) -> dict:
     """Weights (full model, or the adapter + projector) + processor; -> the manifest's parts."""
     from ..io import atomic_dir
     from .backbones import get_backbone, llm_part
-    from .vision import get_tower, strategy_of
+    from .vision import IMAGE_BACKEND, get_tower, strategy_of
 
     vc, spec = cfg.vision, get_backbone(cfg.model.backbone)
     lora = hasattr(model, "peft_config")
@@ -198,19 +211,31 @@ def save_llava(model, processor, out_dir, cfg) -> dict:
                              "in_adapter" if lora else "in_model": True},
             "projector": {"kind": vc.projector, "in_adapter" if lora else "in_model": True},
             "processor": {"image_token": IMAGE_TOKEN, "image_tokens": image_token_count(processor),
-                          "vocab": len(processor.tokenizer)}}
+                          "vocab": len(processor.tokenizer), "image_backend": IMAGE_BACKEND,
+                          "image_processor": type(processor.image_processor).__name__}}
+
+
+def load_processor(model_dir: Path):
+    """A saved run's LlavaProcessor, with the image backend it was built with (``vision.IMAGE_BACKEND``):
+    left to itself, transformers would take torchvision's class wherever torchvision is installed."""
+    from transformers import AutoProcessor
+
+    from .vision import IMAGE_BACKEND
+
+    try:
+        processor = AutoProcessor.from_pretrained(model_dir, backend=IMAGE_BACKEND)
+    except (OSError, ValueError) as e:
+        raise UserError(f"{model_dir}: cannot load the processor ({str(e).splitlines()[0]}); re-export or rerun") from None
+    processor.tokenizer.padding_side = "left"
+    return processor
 
 
 def load_llava(model_dir: Path, manifest: dict, dtype: str = "float32", cfg=None):
     """Reload a saved LLaVA run model -> (model, processor). A LoRA run rebuilds its base from the
     checkpoints named in ``cfg`` (the run's config) and puts the adapter, projector and tower on it."""
-    from transformers import AutoProcessor, LlavaForConditionalGeneration
+    from transformers import LlavaForConditionalGeneration
 
-    try:
-        processor = AutoProcessor.from_pretrained(model_dir)
-    except (OSError, ValueError) as e:
-        raise UserError(f"{model_dir}: cannot load the processor ({str(e).splitlines()[0]})") from None
-    processor.tokenizer.padding_side = "left"
+    processor = load_processor(model_dir)
     if not manifest["parts"]["llm"]["lora"]:
         return LlavaForConditionalGeneration.from_pretrained(model_dir, dtype=torch_dtype(dtype)), processor
     from peft import PeftModel

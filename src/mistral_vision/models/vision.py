@@ -19,6 +19,11 @@ from ..errors import UserError, one_of
 from .hub import hf_checkpoint, local_model_type
 
 PROJECTORS = ("mlp2x-gelu",)
+# transformers 5.x picks an image processor's backend when it loads one: torchvision's if torchvision
+# imports, else PIL's, and the two resize differently. Pinned, so a run's pixels do not depend on what
+# else is installed: PIL is a dependency of this package (torchvision is not) and LLaVA's own
+# preprocessing (CLIPImageProcessor before the fast classes) is PIL's.
+IMAGE_BACKEND = "pil"
 STRATEGIES = ("default", "full")
 TINY_IMAGE_SIZE = 28         # the tiny towers' default side (vision.image_size)
 
@@ -123,8 +128,8 @@ def image_processor(vc):
     """The tower's own image processor: grayscale ``vision.image_size`` px as it is for tiny towers (the
     task resizes other sizes first), the checkpoint's otherwise.
 
-    The PIL backend is named explicitly: the default CLIP processor in transformers 5.x is the
-    torchvision one, which this package does not depend on.
+    The PIL backend (``IMAGE_BACKEND``) is named explicitly in both cases: transformers' default is
+    torchvision's when torchvision is installed.
     """
     spec = get_tower(vc.tower)
     if spec.is_tiny:
@@ -136,7 +141,7 @@ def image_processor(vc):
     from transformers import AutoImageProcessor
 
     try:
-        return AutoImageProcessor.from_pretrained(spec.checkpoint)
+        return AutoImageProcessor.from_pretrained(spec.checkpoint, backend=IMAGE_BACKEND)
     except OSError as e:
         raise UserError(f"cannot load the image processor of {spec.checkpoint!r}: {str(e).splitlines()[0]}") from None
 
@@ -160,6 +165,14 @@ def processor_inputs(images, image_processor) -> list:
             gray = im if im.ndim == 2 else (im[..., :3].astype(np.float32) @ [0.299, 0.587, 0.114]).round()
             out.append(gray.astype(np.uint8)[None])
     return out
+
+
+def features_per_image(vc, vision_config) -> int:
+    """Projected features, so ``<image>`` tokens, per image: the tower's patches, plus CLIP's CLS token
+    when the ``full`` strategy keeps it (``default`` drops it; SigLIP has none)."""
+    side, patch = vision_config.image_size, vision_config.patch_size
+    cls = 1 if get_tower(vc.tower).kind == "clip" and strategy_of(vc) == "full" else 0
+    return (side // patch) ** 2 + cls
 
 
 def image_tokens(vc, vision_config) -> tuple[int, int]:

@@ -6,6 +6,8 @@ prompt (and of LLaVA's image tokens) is never paid for. Not for: building batche
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from ..tasks.batch import IGNORE
@@ -13,12 +15,19 @@ from ..tasks.batch import IGNORE
 BATCH_KEYS = ("input_ids", "attention_mask", "position_ids", "labels", "keep")
 
 
-def answer_loss(model, batch: dict, reduction: str = "token") -> tuple[torch.Tensor, int]:
+class AnswerLoss(NamedTuple):
+    loss: torch.Tensor        # what is optimised (``reduction``)
+    tokens: int               # answer tokens in the batch
+    nll_sum: float            # their summed NLL: nll_sum / tokens is the per-token mean, whatever the reduction
+
+
+def answer_loss(model, batch: dict, reduction: str = "token") -> AnswerLoss:
     """Cross-entropy on the answer tokens; only the last ``keep`` positions' logits are computed.
 
     ``token``: mean over answer tokens (Hugging Face's convention). ``sequence``: each sample's
-    summed answer NLL, averaged over samples, so long labels are not weighted up. Other batch
-    entries (``pixel_values``) go to the model as they are.
+    summed answer NLL, averaged over samples, so long labels are not weighted up (on multi-turn
+    conversations that is every turn's answer summed: the per-token mean is what logs show).
+    Other batch entries (``pixel_values``) go to the model as they are.
     """
     keep = batch["keep"]
     extras = {k: v for k, v in batch.items() if k not in BATCH_KEYS}
@@ -29,6 +38,6 @@ def answer_loss(model, batch: dict, reduction: str = "token") -> tuple[torch.Ten
     n = int((targets != IGNORE).sum())
     per_token = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
                                                   ignore_index=IGNORE, reduction="none")
-    if reduction == "sequence":
-        return per_token.sum() / targets.shape[0], n
-    return per_token.sum() / max(n, 1), n
+    total = per_token.sum()
+    loss = total / targets.shape[0] if reduction == "sequence" else total / max(n, 1)
+    return AnswerLoss(loss, n, float(total.detach()))

@@ -20,7 +20,7 @@ from ..io import atomic_dir, write_json
 
 # Settings that may change between a run and its resume without changing the result.
 RESUME_FREE = {"name", "runs_dir", "train.save_every", "train.keep_checkpoints", "train.log_every",
-               "train.threads", "train.eval_every", "train.eval_samples", "eval", "data.data_dir",
+               "train.threads", "train.eval_every", "train.eval_samples", "train.report_to", "eval", "data.data_dir",
                "data.offline", "data.valid_limit", "data.test_limit"}
 
 

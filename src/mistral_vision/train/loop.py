@@ -24,21 +24,24 @@ import numpy as np
 
 from ..config import RunConfig, dump_config, inference_template, resolve_stages
 from ..errors import UserError
-from ..io import JsonlAppender, read_jsonl_tolerant, write_json, write_jsonl
+from ..io import read_jsonl_tolerant, write_json, write_jsonl
 from .batches import answer_loss
 from .checkpoints import (check_resumable, checkpoints, has_training_state, is_done, load_checkpoint,
                           load_stage_result, save_checkpoint, save_stage_result, stage_key)
+from .log import Curve, LogLines, Window, check_tracker, finish_trackers, tracker_kwargs
+from .precision import (accelerator, autocast_precision, enable_activation_checkpointing, keep_trainable_fp32,
+                        restore_dtypes)
 from .source import training_source
 from .stages import freeze_for_stage
 
 
-def _lr_lambda(total: int, warmup: int, min_ratio: float):
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        t = (step - warmup) / max(1, total - warmup)
-        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
-    return f
+def lr_schedule(opt, total: int, warmup: int, min_ratio: float):
+    """Linear warmup from 0, then a cosine to ``lr * min_ratio``: transformers' scheduler, as HF Trainer's
+    ``cosine_with_min_lr`` and LLaVA use it (each parameter group keeps its own peak lr). Its state
+    (the step count) goes into checkpoints, so a resumed stage continues the same sequence."""
+    from transformers import get_cosine_with_min_lr_schedule_with_warmup
+
+    return get_cosine_with_min_lr_schedule_with_warmup(opt, warmup, total, min_lr_rate=min_ratio)
 
 
 def _silent(*_args) -> None:
@@ -52,7 +55,6 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
     run every ``train.eval_every`` steps for the training curve.
     """
     import torch
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
 
     from ..data.datasets import load_split
@@ -78,8 +80,10 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     tc = cfg.train
-    acc = Accelerator(gradient_accumulation_steps=tc.grad_accum, mixed_precision=tc.mixed_precision,
-                      cpu=not torch.cuda.is_available())
+    cuda = torch.cuda.is_available()
+    check_tracker(tc.report_to)
+    acc = accelerator(autocast_precision(cfg, cuda), gradient_accumulation_steps=tc.grad_accum, cpu=not cuda,
+                      **tracker_kwargs(cfg))
     main = acc.is_main_process
     log = print if (progress and main) else _silent
     if main:
@@ -87,10 +91,9 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
         write_json(run_dir / "environment.json", _environment(acc))
     set_seed(tc.seed)
     model, processor = build_run_model(cfg, run_dir, log)
+    half = keep_trainable_fp32(model, stages, log)          # before any stage or checkpoint is loaded
     if tc.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if hasattr(model, "enable_input_require_grads"):
-            model.enable_input_require_grads()     # frozen embeddings still need grads to flow
+        enable_activation_checkpointing(model)
     d = cfg.data
     if tc.train_file:
         data = None
@@ -145,9 +148,11 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
                           for t in totals],
                "tokens_per_sample": next((t.get("tokens_per_sample") for t in totals if t.get("tokens_per_sample")), None),
                "peak_rss_mb": _peak_rss_mb()}
+    finish_trackers(acc)
     if main:
         from ..models.chat_templates import with_chat_template
 
+        restore_dtypes(model, half)                          # saved in the dtype the config asked for
         save_run_model(model, with_chat_template(processor, inference_template(cfg)), model_dir, cfg)   # what it is prompted with
         write_json(run_dir / "train_summary.json", summary)
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
@@ -175,7 +180,7 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
     steps_per_epoch = micro_per_epoch // tc.grad_accum
     total = max(1, math.ceil(stage.epochs * steps_per_epoch))
     opt = torch.optim.AdamW([{k: v for k, v in g.items() if k != "part"} for g in groups], lr=tc.lr, betas=tc.betas)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total, stage.warmup_steps, tc.min_lr_ratio))
+    sched = lr_schedule(opt, total, stage.warmup_steps, tc.min_lr_ratio)
     model, opt = acc.prepare(raw, opt)
 
     step, elapsed_before = 0, 0.0
@@ -188,15 +193,14 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
         kept = [r for r in read_jsonl_tolerant(metrics_path) if r.get("step", 0) <= step_base + step]
         write_jsonl(metrics_path, kept)
 
-    mlog = JsonlAppender(metrics_path) if acc.is_main_process else None
+    curve = Curve(metrics_path, acc, cfg, step_base + step if resume else None, log) if acc.is_main_process else None
     show = progress and acc.is_main_process
     tty = show and sys.stderr.isatty()
     bar = tqdm(total=total, initial=step, disable=not tty, mininterval=1.0,
                desc=f"train {cfg.name} [{stage.name}]", unit="step", dynamic_ncols=True)
-    last_print = 0.0
+    lines = LogLines(stage.name, total, step) if show and not tty else None
     t_start = time.time()
-    win_imgs = win_toks = 0
-    win_loss, win_n, win_t = 0.0, 0, time.time()
+    win = Window(world, tc.loss_reduction)
     pad_id = task.pad_id
     tokens_per_sample = None
     model.train()
@@ -214,48 +218,41 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
             batch = examples.batch(mine, pad_id)
             batch = {k: (v.to(acc.device) if hasattr(v, "to") else v) for k, v in batch.items()}
             with acc.accumulate(model):
-                loss, _ = answer_loss(model, batch, tc.loss_reduction)
-                acc.backward(loss)
+                result = answer_loss(model, batch, tc.loss_reduction)
+                acc.backward(result.loss)
                 if acc.sync_gradients and tc.grad_clip:
                     acc.clip_grad_norm_(model.parameters(), tc.grad_clip)
                 opt.step()
                 if acc.sync_gradients:
+                    step_lr = sched.get_last_lr()[0]     # the rate this update used, for the log
                     sched.step()
                 opt.zero_grad(set_to_none=True)
-            win_imgs += len(mine) * world
-            win_toks += int(batch["attention_mask"].sum()) * world
-            win_loss += float(loss.detach())
-            win_n += 1
+            win.add(result, len(mine), int(batch["attention_mask"].sum()))
             if not acc.sync_gradients:
                 continue
             step += 1
             bar.update(1)
             gstep = step_base + step
             if step % tc.log_every == 0 or step == total:
-                dt = max(time.time() - win_t, 1e-9)
-                rec = {"step": gstep, "stage": stage.name, "epoch": round(step / steps_per_epoch, 4),
-                       "loss": win_loss / win_n, "lr": sched.get_last_lr()[0], "images_per_s": win_imgs / dt,
-                       "tokens_per_s": win_toks / dt, "elapsed_s": elapsed_before + time.time() - t_start}
+                rec = {"step": gstep, "stage": stage.name, "epoch": round(step / steps_per_epoch, 4), "lr": step_lr,
+                       **win.record(), "elapsed_s": elapsed_before + time.time() - t_start}
                 bar.set_postfix(loss=f"{rec['loss']:.4f}", img_s=f"{rec['images_per_s']:.0f}",
                                 tok_s=f"{rec['tokens_per_s']:.0f}")
-                if mlog:
-                    mlog.write([rec])
-                if show and not tty and (time.time() - last_print > 60 or step == total):
-                    last_print = time.time()   # plain lines for logs: one a minute
-                    print(f"[{stage.name}] step {step}/{total} epoch {rec['epoch']:.2f} loss {rec['loss']:.4f} "
-                          f"{rec['images_per_s']:.0f} img/s {rec['tokens_per_s']:.0f} tok/s", file=sys.stderr, flush=True)
-                win_imgs = win_toks = win_n = 0
-                win_loss, win_t = 0.0, time.time()
+                if curve:
+                    curve.write(rec)
+                if lines and lines.due(step):
+                    print(lines.line(step, rec), file=sys.stderr, flush=True)
+                win.reset()
             if monitor and (step % tc.eval_every == 0 or step == total):
                 t0 = time.time()
                 accuracy = monitor(acc.unwrap_model(model))
                 model.train()
-                if mlog:
-                    mlog.write([{"step": gstep, "stage": stage.name, "epoch": round(step / steps_per_epoch, 4),
-                                 "valid_accuracy": accuracy, "valid_n": monitor.n,
-                                 **getattr(monitor, "details", {}),          # question sets: per type
-                                 "elapsed_s": elapsed_before + time.time() - t_start}])
-                win_t += time.time() - t0   # keep validation time out of the throughput figures
+                if curve:
+                    curve.write({"step": gstep, "stage": stage.name, "epoch": round(step / steps_per_epoch, 4),
+                                "valid_accuracy": accuracy, "valid_n": monitor.n,
+                                **getattr(monitor, "details", {}),          # question sets: per type
+                                "elapsed_s": elapsed_before + time.time() - t_start})
+                win.pause(time.time() - t0)   # keep validation time out of the throughput figures
             if step % tc.save_every == 0 and step < total:
                 acc.wait_for_everyone()
                 if acc.is_main_process:
@@ -264,8 +261,8 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
             if step >= total:
                 break
     bar.close()
-    if mlog:
-        mlog.close()
+    if curve:
+        curve.close()
     raw = acc.unwrap_model(model)
     info = {"name": stage.name, "steps": total, "epochs": round(total / steps_per_epoch, 4),
             "wall_s": round(elapsed_before + time.time() - t_start, 1), "trainable": dict(stage.trainable),
@@ -297,4 +294,5 @@ def _environment(acc) -> dict:
     return {"python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__,
             "transformers": transformers.__version__, "peft": peft.__version__,
             "accelerate": accelerate.__version__, "device": str(acc.device), "processes": acc.num_processes,
+            "mixed_precision": acc.mixed_precision,
             "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available()}
