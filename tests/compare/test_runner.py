@@ -107,7 +107,8 @@ def test_compare_runs_collects_and_reuses_cells_deterministically(tmp_path, data
     again = rendering_cost(load_config(cells[0].config, list(cells[0].overrides)), 1)
     assert {k: v for k, v in ceiling.items() if k != "seconds"} == {k: v for k, v in again.items() if k != "seconds"}
     assert (ceiling["dataset"], ceiling["epochs"]) == ("mnist", 1) and ceiling["art"].startswith("10x10, crop 4")
-    assert all(60 * ceiling[k] == pytest.approx(round(60 * ceiling[k]), abs=1e-4) for k in ("cnn_on_art", "cnn_on_pixels"))
+    for k in ("cnn_on_art", "cnn_on_pixels"):                         # float32 accuracies of 60 images
+        assert 60 * ceiling[k] == pytest.approx(round(60 * ceiling[k]), abs=1e-4)
     assert ceiling["cost"] == ceiling["cnn_on_pixels"] - ceiling["cnn_on_art"]
     assert not res["missing"] and len(res["rows"]) == 2
     for row in res["rows"]:
