@@ -2,11 +2,40 @@
 
 The synthetic images are learnable on purpose: class c is a bright horizontal bar whose row
 depends on c, plus noise, so a tiny model trained for a few seconds beats chance clearly.
+
+Markers (declared in pyproject.toml, ``--strict-markers``): ``gpu`` tests are skipped where CUDA is
+absent, ``network`` tests unless ``MISTRAL_VISION_NETWORK_TESTS=1``.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+
+NETWORK_ENV = "MISTRAL_VISION_NETWORK_TESTS"
+
+
+def _missing(marker: str) -> str | None:
+    """Why the tests carrying ``marker`` cannot run here, or None when they can."""
+    if marker == "gpu":
+        import torch
+
+        return None if torch.cuda.is_available() else "needs a CUDA device (torch.cuda.is_available() is False)"
+    return None if os.environ.get(NETWORK_ENV) == "1" else f"needs network access; set {NETWORK_ENV}=1 to run"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip ``gpu`` / ``network`` tests where their resource is absent (checked once per marker)."""
+    reasons: dict[str, str | None] = {}
+    for item in items:
+        for marker in ("gpu", "network"):
+            if item.get_closest_marker(marker) is None:
+                continue
+            if marker not in reasons:
+                reasons[marker] = _missing(marker)
+            if reasons[marker]:
+                item.add_marker(pytest.mark.skip(reason=reasons[marker]))
 
 from mistral_vision.data.idx import write_idx
 

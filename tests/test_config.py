@@ -9,10 +9,84 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
 
 
-def test_there_are_configs():
-    names = {p.name for p in CONFIGS}
-    assert {"demo.yaml", "mnist-ascii-cpu.yaml", "fashion-ascii-cpu.yaml"} <= names
-    assert any("gpu" in p.parts for p in CONFIGS)
+ALL_PARTS, TOWER = {"projector", "vision", "llm"}, {"projector", "vision"}
+LLAVA_15 = {"align": {"projector": 1e-3}, "instruct": {"projector": 2e-5, "llm-lora": 2e-4}}
+# What each shipped config is, as its header comment says: (run name, route, dataset, LLM, vision tower,
+# tokenizer, ASCII art size, {stage: parts it trains}); a dict of parts pins their learning rates too.
+SHIPPED = {
+    "demo.yaml": ("demo-mnist", "ascii", "mnist", "mistral-tiny", None, "default", "10x10", {"train": {"llm"}}),
+    "demo-llava.yaml": ("demo-llava", "llava", "mnist", "mistral-tiny", "clip-tiny", "default", None,
+                        {"align": TOWER, "instruct": ALL_PARTS}),
+    "mnist-ascii-cpu.yaml": ("mnist-ascii-cpu", "ascii", "mnist", "mistral-tiny", None, "default", "10x10",
+                             {"train": {"llm"}}),
+    "mnist-ascii-bpe-cpu.yaml": ("mnist-ascii-bpe-cpu", "ascii", "mnist", "mistral-tiny", None, "ascii-bpe", "10x10",
+                                 {"train": {"llm"}}),
+    "fashion-ascii-cpu.yaml": ("fashion-ascii-cpu", "ascii", "fashion-mnist", "mistral-tiny", None, "default",
+                               "14x14", {"train": {"llm"}}),
+    "fashion-ascii-bpe-cpu.yaml": ("fashion-ascii-bpe-cpu", "ascii", "fashion-mnist", "mistral-tiny", None,
+                                   "ascii-bpe", "14x14", {"train": {"llm"}}),
+    # the tiny tower trains from scratch: tower + projector with the LLM frozen, then everything
+    "mnist-llava-cpu.yaml": ("mnist-llava-cpu", "llava", "mnist", "mistral-tiny", "clip-tiny", "default", None,
+                             {"align": TOWER, "instruct": ALL_PARTS}),
+    "fashion-llava-cpu.yaml": ("fashion-llava-cpu", "llava", "fashion-mnist", "mistral-tiny", "clip-tiny", "default",
+                               None, {"align": TOWER, "instruct": ALL_PARTS}),
+    # question sets: the LLM trains from the first stage (captions), then on everything
+    "mnist-vqa-ascii-cpu.yaml": ("mnist-vqa-ascii-cpu", "ascii", "mnist-vqa", "mistral-tiny", None, "ascii-bpe",
+                                 "20x20", {"captions": {"llm"}, "instruct": {"llm"}}),
+    "mnist-vqa-llava-cpu.yaml": ("mnist-vqa-llava-cpu", "llava", "mnist-vqa", "mistral-tiny", "clip-tiny",
+                                 "ascii-bpe", None, {"captions": ALL_PARTS, "instruct": ALL_PARTS}),
+    "fashion-vqa-llava-cpu.yaml": ("fashion-vqa-llava-cpu", "llava", "fashion-vqa", "mistral-tiny", "clip-tiny",
+                                   "ascii-bpe", None, {"captions": ALL_PARTS, "instruct": ALL_PARTS}),
+    # 7B recipes: LoRA on the LLM; LLaVA-1.5's projector-only align stage, then projector + LoRA
+    "gpu/ascii-mistral-7b-lora.yaml": ("ascii-mistral-7b-lora", "ascii", "mnist", "mistral-7b", None, "default",
+                                       "28x28", {"train": {"llm-lora": 2e-4}}),
+    "gpu/ascii-llama-2-7b-lora.yaml": ("ascii-llama-2-7b-lora", "ascii", "mnist", "llama-2-7b", None, "default",
+                                       "28x28", {"train": {"llm-lora": 2e-4}}),
+    "gpu/llava-clip336-mistral-7b-instruct.yaml": ("llava-clip336-mistral-7b-instruct", "llava", "mnist",
+                                                   "mistral-7b-instruct", "clip-vit-l-14-336", "default", None,
+                                                   LLAVA_15),
+    "gpu/llava-clip336-vicuna-7b.yaml": ("llava-clip336-vicuna-7b", "llava", "mnist", "vicuna-7b",
+                                         "clip-vit-l-14-336", "default", None, LLAVA_15),
+    "gpu/llava-sqa-mistral-7b-instruct.yaml": ("llava-sqa-mistral-7b-instruct", "llava", "llava-json",
+                                               "mistral-7b-instruct", "clip-vit-l-14-336", "default", None, LLAVA_15),
+    # the hosted route: Mistral's fine-tuning API trains open-mistral-7b; no local tokenizer or stages
+    "api/mnist-mistral-api.yaml": ("mnist-mistral-api", "ascii", "mnist", "open-mistral-7b", None, None, "14x14",
+                                   None),
+}
+
+
+def _facts(cfg):
+    """The SHIPPED row of a loaded config."""
+    from mistral_vision.config import resolve_stages
+
+    api = cfg.backend == "mistral-api"
+    stages = None if api else {st.name: dict(st.trainable) for st in resolve_stages(cfg)}
+    return (cfg.name, cfg.route, cfg.data.format if cfg.data.format != "idx" else cfg.data.dataset,
+            cfg.api.model if api else cfg.model.backbone, cfg.vision.tower if cfg.route == "llava" else None,
+            None if api else cfg.tokenizer.kind,
+            f"{cfg.ascii.width}x{cfg.ascii.height}" if cfg.route == "ascii" else None, stages)
+
+
+def test_every_shipped_run_config_is_described_here():
+    from mistral_vision.compare.runner import is_spec
+
+    runs = {p.relative_to(ROOT / "configs").as_posix() for p in CONFIGS if not is_spec(p)}
+    assert runs == set(SHIPPED)
+
+
+@pytest.mark.parametrize("rel", sorted(SHIPPED))
+def test_shipped_configs_are_what_their_headers_say(rel):
+    cfg = load_config(ROOT / "configs" / rel)
+    *facts, stages = _facts(cfg)
+    *want, want_stages = SHIPPED[rel]
+    assert facts == want
+    if want_stages is not None:
+        assert {n: set(t) for n, t in stages.items()} == {n: set(t) for n, t in want_stages.items()}
+        for name, parts in want_stages.items():
+            if isinstance(parts, dict):
+                assert stages[name] == pytest.approx(parts)
+    gpu = rel.startswith("gpu/")               # 7B recipes: bf16 weights and LoRA; the CPU ones fp32, all weights
+    assert (cfg.model.dtype, cfg.model.lora.enabled) == (("bfloat16", True) if gpu else ("float32", False))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
@@ -21,6 +95,7 @@ def test_every_shipped_config_loads_and_says_how_to_run_it(path, tmp_path):
 
     first = path.read_text().splitlines()[0]
     assert first.startswith("# Run: ") and ("mistral-vision " in first or "mistral_vision.cli " in first)
+    assert f" {path.relative_to(ROOT).as_posix()} " in first + " "          # the command runs this very file
     if is_spec(path):                       # a compare study: every cell's config must load
         spec = load_spec(path)
         assert plan(spec.configs, spec.backbones, spec.seeds, list(spec.set), tmp_path) and "compare" in first

@@ -50,8 +50,18 @@ def test_run_writes_the_same_outputs_as_the_ascii_route(llava_run):
 def test_gallery_shows_what_the_tower_saw(llava_run):
     root, run = llava_run
     m = json.loads((run / "eval/mnist-valid/metrics.json").read_text())
-    assert m["accuracy"] < 1                           # two short stages on noisy data leave errors to show
-    assert m["gallery"] and (run / "eval/mnist-valid/misclassified.png").stat().st_size > 10_000
+    recs = [json.loads(x) for x in (run / "predictions/mnist-valid.jsonl").read_text().splitlines()]
+    right = sum(r["pred"] == r["label"] for r in recs)
+    # the numbers agree everywhere: predictions, metrics.json and the report's row
+    assert (m["n"], m["correct"], m["accuracy"]) == (len(recs), right, right / len(recs)) and len(recs) == 100
+    assert m["confusion"] == [[sum(r["label"] == t and r["pred"] == p for r in recs) for p in range(10)]
+                              for t in range(10)]
+    lo, hi = m["accuracy_ci95"]
+    assert f"| mnist-valid | 100 | **{100 * right / 100:.2f}%** | {100 * lo:.2f}% - {100 * hi:.2f}% |" in (
+        run / "report.md").read_text()
+    # two short stages on noisy data leave errors to show: the gallery is drawn exactly when there are some
+    assert m["gallery"] == (right < len(recs)) and right < len(recs)
+    assert (run / "eval/mnist-valid/misclassified.png").stat().st_size > 10_000
     assert m["gallery_examples"] == []                 # no ASCII text: the tower saw pixels
 
 

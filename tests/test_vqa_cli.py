@@ -1,5 +1,6 @@
 """Visual instruction data end to end: prepare, validate, run, evaluate (split or LLaVA JSON file), bad input."""
 import json
+import string
 
 import numpy as np
 import pytest
@@ -31,13 +32,21 @@ def vqa_run(tmp_path_factory):
 
 
 def test_run_writes_per_type_metrics_for_every_split(vqa_run):
+    from mistral_vision.eval.metrics import wilson
+
     root, run = vqa_run
     for split in ("valid", "test"):
         m = json.loads((run / "eval" / f"mnist-vqa-{split}" / "metrics.json").read_text())
-        assert m["n"] == {"valid": 16, "test": 8}[split] * 3
-        assert sum(v["n"] for v in m["per_type"].values()) == m["n"]
-        assert abs(m["accuracy"] - sum(v["correct"] for v in m["per_type"].values()) / m["n"]) < 1e-12
-        assert m["ci95"][0] <= m["accuracy"] <= m["ci95"][1] and m["img"]["n"] == m["n"] and m["no_img"] is None
+        recs = [json.loads(x) for x in (run / "eval" / f"mnist-vqa-{split}" / "answers.jsonl").read_text().splitlines()]
+        assert m["n"] == len(recs) == {"valid": 16, "test": 8}[split] * 3
+        # every count recomputed from the answers, every interval the Wilson interval of its own counts
+        for part, rs in [(m, recs)] + [(m["per_type"][t], [r for r in recs if r["type"] == t])
+                                      for t in sorted({r["type"] for r in recs})]:
+            correct = sum(r["correct"] for r in rs)
+            assert (part["n"], part["correct"], part["accuracy"]) == (len(rs), correct, correct / len(rs))
+            assert part["ci95"] == pytest.approx(list(wilson(correct, len(rs))), abs=1e-12)
+        assert m["per_type"].keys() == {r["type"] for r in recs}
+        assert m["img"]["n"] == m["n"] and m["no_img"] is None
     assert (run / "eval" / "mnist-vqa-valid" / "per_type.png").stat().st_size > 1000
     report = (run / "report.md").read_text()
     assert "## Results (questions)" in report and "per_type.png" in report and "conversations" in report
@@ -46,7 +55,14 @@ def test_run_writes_per_type_metrics_for_every_split(vqa_run):
     curve = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     checks = [r for r in curve if "valid_accuracy" in r]
     per_type = checks[-1]["valid_per_type"]                    # the monitor's scored types, for the curve
-    assert len(per_type) >= 3 and "caption" not in per_type and all(0 <= v <= 1 for v in per_type.values())
+    # its last check scored the first 20 validation questions (train.eval_samples) with the final model:
+    # the scored ones among them, type by type, as the final evaluation answered them
+    assert checks[-1]["step"] == sum(st["steps"] for st in summary["stages"])
+    valid = [json.loads(x) for x in (run / "eval" / "mnist-vqa-valid" / "answers.jsonl").read_text().splitlines()]
+    first = [r for r in valid if r["index"] < 20 and r["mode"] == "scored"]
+    assert len(per_type) >= 3 and "caption" not in per_type
+    assert per_type == {t: round(sum(r["correct"] for r in first if r["type"] == t)
+                                 / sum(r["type"] == t for r in first), 4) for t in {r["type"] for r in first}}
 
 
 def test_scored_answers_are_candidates_and_captions_are_generated(vqa_run):
@@ -111,8 +127,12 @@ def test_prepare_writes_llava_json_that_validates_and_evaluates(vqa_run, capsys)
                  str(out / "images")]) == 0
     a = json.loads((run / "eval" / "questions-valid" / "metrics.json").read_text())
     b = json.loads((run / "eval" / "mnist-vqa-valid" / "metrics.json").read_text())
-    assert a["n"] == b["n"] and a["per_type"].keys() == b["per_type"].keys()
-    assert abs(a["accuracy"] - b["accuracy"]) <= 2 / a["n"]       # PNG round trip of the canvases is lossless
+    # the PNG round trip of the canvases is lossless: the same answers, question by question
+    assert a["n"] == b["n"] and a["per_type"] == b["per_type"] and a["accuracy"] == b["accuracy"]
+    ra, rb = ([json.loads(x) for x in (run / "eval" / d / "answers.jsonl").read_text().splitlines()]
+              for d in ("questions-valid", "mnist-vqa-valid"))
+    key = lambda r: (r["index"], r["question"], r["truth"], r["pred"], r["correct"])  # noqa: E731
+    assert sorted(map(key, ra)) == sorted(map(key, rb))
 
 
 def test_prepare_ascii_writes_chat_jsonl_with_the_art(vqa_run):
@@ -145,13 +165,21 @@ def test_scienceqa_style_file_scored_and_generated(vqa_run, tmp_path, capsys):
     m = json.loads((run / "eval" / "questions-sqa" / "metrics.json").read_text())
     assert m["n"] == 6 and m["img"]["n"] == 3 and m["no_img"]["n"] == 3 and m["failed"] == 0
     assert list(m["per_type"]) == ["multiple-choice"]
+    scored = [json.loads(x) for x in (run / "eval" / "questions-sqa" / "answers.jsonl").read_text().splitlines()]
+    assert all(r["mode"] == "scored" and r["pred"] in ["A", "B", "C"] for r in scored)    # one of its options
+    assert [r["correct"] for r in scored] == [r["pred"] == "B" for r in scored]           # every truth is B
+    assert m["correct"] == sum(r["pred"] == "B" for r in scored)
     assert main(["evaluate", str(run), "--questions", str(f), "--image-folder", str(tmp_path / "img"),
                  "--answers", "generate"]) == 0
     g = json.loads((run / "eval" / "questions-sqa-generate" / "metrics.json").read_text())
     recs = [json.loads(x) for x in (run / "eval" / "questions-sqa-generate" / "answers.jsonl").read_text().splitlines()]
-    assert g["failed"] == sum(r["pred"] == "FAILED" for r in recs)
-    assert all(r["mode"] == "generated" and (r["pred"] in "ABCDE" or r["pred"] == "FAILED") for r in recs)
-    assert all(not r["correct"] for r in recs if r["pred"] == "FAILED")
+    from mistral_vision.data.sqa import LETTERS, parse_answer
+
+    assert len(recs) == 6 and g["failed"] == sum(r["pred"] == "FAILED" for r in recs)
+    for r in recs:      # each reply parsed as LLaVA does: one capital letter (any, as LLaVA's regex) or FAILED
+        assert r["mode"] == "generated" and r["truth"] == "B"
+        assert r["pred"] == parse_answer(r["text"], list(LETTERS)) and r["pred"] in [*string.ascii_uppercase, "FAILED"]
+        assert r["correct"] == (r["pred"] == "B")
 
 
 @pytest.mark.parametrize("args, message", [

@@ -90,25 +90,53 @@ def big_data(tmp_path):
     return root
 
 
-def test_run_end_to_end_with_20_percent_failures(server, big_data, tmp_path, capsys):
-    server.fail_rate = 0.2
-    data, _ = _teach(server, big_data)
-    code, out, err = _cli(["run", str(_api_config(tmp_path, big_data))], capsys)
+def _failures_before(successes: int, fail_rate: float, seed: int) -> int:
+    """The 429s / 500s a FakeMistral seeded ``seed`` injects before ``successes`` chat requests succeed.
+
+    Its rolls are one seeded sequence drawn under a lock, so the count does not depend on which
+    thread drew which roll: it is the number of rolls below ``fail_rate`` before the n-th one above.
+    """
+    rng, failed, ok = random.Random(seed), 0, 0
+    while ok < successes:
+        if rng.random() < fail_rate:
+            failed += 1
+        else:
+            ok += 1
+    return failed
+
+
+def test_run_end_to_end_with_20_percent_failures(server, tmp_path, capsys):
+    n_valid, n_test = 200, 20           # 16 requests in flight, so every split still races its threads
+    data_dir = tmp_path / "data"
+    write_dataset(data_dir, "mnist", n_train=n_valid + 100, n_test=n_test)
+    server.fail_rate, server.rng = 0.2, random.Random(7)
+    data, users = _teach(server, data_dir, valid_size=n_valid)
+    cfg = _api_config(tmp_path, data_dir)
+    code, out, err = _cli(["run", str(cfg), "--set", f"data.valid_size={n_valid}", "--set", "eval.misclassified=4"],
+                          capsys)                  # a smaller gallery: drawing 24 wrong answers took a third of it
     assert code == 0, err
     run = tmp_path / "runs" / "apirun"
     job = json.loads((run / "api_job.json").read_text())
     assert job["status"] == "SUCCESS" and job["fine_tuned_model"].startswith("ft:open-mistral-7b")
     assert KEY not in "".join(p.read_text(errors="ignore") for p in run.rglob("*") if p.is_file())
     recs = read_jsonl_tolerant(run / "predictions" / "mnist-valid.jsonl")
-    assert len(recs) == 1000 and len({r["index"] for r in recs}) == 1000            # exactly, no duplicates
+    assert len(recs) == n_valid and len({r["index"] for r in recs}) == n_valid      # exactly, no duplicates
     assert {r["index"] for r in recs} == set(data.indices.tolist())
     m = json.loads((run / "eval" / "mnist-valid" / "metrics.json").read_text())
+    mt = json.loads((run / "eval" / "mnist-test" / "metrics.json").read_text())
+    # every injected failure was retried once, and nothing else was: the counts are exact. The splits
+    # run one after the other, so valid's retries are the failures drawn before its n-th success.
     injected = server.counts["429"] + server.counts["500"]
-    assert m["api"]["retries"] == sum(r["retries"] for r in recs) and injected > 100
-    assert m["api"]["retries"] >= injected - server.counts["chat"] + server.counts["chat_ok"] - 5
-    # every answer either parsed or kept as unknown: 1 in 30 prompts answered "no idea"
-    assert m["unknown"] == sum(r["pred"] == -1 for r in recs) > 0
-    assert m["accuracy"] == pytest.approx(1 - m["unknown"] / 1000)
+    assert injected == _failures_before(n_valid + n_test, 0.2, seed=7) and server.counts["429"] > 0
+    assert server.counts["chat"] == n_valid + n_test + injected
+    assert m["api"]["retries"] == sum(r["retries"] for r in recs) == _failures_before(n_valid, 0.2, seed=7)
+    assert m["api"]["retries"] + mt["api"]["retries"] == injected
+    # every answer parsed to its class ("7", "The digit is 7.") or kept as unknown ("no idea", 1 prompt in 15)
+    want = {int(i): -1 if server.answers[u] == "no idea" else int(y)
+            for i, u, y in zip(data.indices, users, data.labels)}
+    assert {r["index"]: r["pred"] for r in recs} == want
+    assert m["unknown"] == sum(p == -1 for p in want.values()) > 0
+    assert m["accuracy"] == pytest.approx(1 - m["unknown"] / n_valid)
     report = (run / "report.md").read_text()
     assert f"{m['api']['retries']} retried requests" in report and "unknown" in report
 

@@ -30,12 +30,18 @@ def _context(row, n):
     return next(c for c in row.contexts if c.context == n)
 
 
-@pytest.mark.parametrize("bid,kv", [("mistral-7b", 131072), ("mistral-7b-instruct", 131072),
-                                    ("llama-2-7b", 524288), ("vicuna-7b", 524288)])
-def test_kv_cache_bytes_per_token(bid, kv):
+# K and V (2) x 32 layers x KV heads x head_dim 128 x 2 bytes (fp16), for one token:
+#   Mistral-7B, 8 KV heads (GQA):     2 * 32 *  8 * 128 * 2 = 131,072 B = 128 KiB
+#   Llama-2-7B, 32 KV heads (= heads): 2 * 32 * 32 * 128 * 2 = 524,288 B = 512 KiB
+@pytest.mark.parametrize("bid,kv_heads,kv", [("mistral-7b", 8, 128 * KiB), ("mistral-7b-instruct", 8, 128 * KiB),
+                                             ("llama-2-7b", 32, 512 * KiB), ("vicuna-7b", 32, 512 * KiB)])
+def test_kv_cache_bytes_per_token(bid, kv_heads, kv):
+    assert 2 * 32 * kv_heads * 128 * 2 == kv
     row = _row(bid)
-    assert row.kv_bytes_per_token == kv == 2 * 32 * row.arch.kv_heads * 128 * 2
-    assert kv in (128 * KiB, 512 * KiB)
+    assert (row.arch.layers, row.arch.kv_heads, row.arch.head_dim) == (32, kv_heads, 128)
+    assert row.kv_bytes_per_token == kv
+    assert _context(row, 4096).kv_bytes == 4096 * kv                # and over 4,096 tokens: 512 MiB / 2 GiB
+    assert _context(row, 4096).kv_bytes == {8: 512 * MiB, 32: 2 * GiB}[kv_heads]
 
 
 @pytest.mark.parametrize("bid,params", [("mistral-7b", 7_241_732_096), ("mistral-7b-instruct", 7_241_732_096),

@@ -6,6 +6,7 @@ import pytest
 from mistral_vision.cli import main
 from mistral_vision.compare.runner import collect, mcnemar_p, plan
 from mistral_vision.errors import UserError
+from mistral_vision.io import read_jsonl_tolerant
 from tests.conftest import tiny_overrides
 
 
@@ -28,6 +29,39 @@ def test_holm_adjusts_in_input_order_and_stays_monotone():
 
     assert holm([0.0227, 0.287, 0.232, 0.0318]) == pytest.approx([0.0908, 0.464, 0.464, 0.0954])
     assert holm([0.5]) == [0.5] and holm([0.01, 0.9]) == pytest.approx([0.02, 0.9])
+
+
+def _seeds(right_per_seed, n=20):
+    """A cell's facts per seed, from the images (0..n-1) it got right."""
+    return [{"seed": s, "accuracy": len(set(r)) / n, "correct": {i: i in set(r) for i in range(n)}}
+            for s, r in enumerate(right_per_seed)]
+
+
+def test_paired_counts_p_values_and_verdicts_of_constructed_cells():
+    from mistral_vision.compare.runner import _paired
+
+    every = range(20)
+    groups = {
+        # a right everywhere, b wrong on 5 / 6 / 7 images: 18 images for a alone, none for b
+        ("c", "a"): _seeds([every, every, every]), ("c", "b"): _seeds([range(5, 20), range(6, 20), range(7, 20)]),
+        # a few images each way: a alone on {0, 1}, {0}, {0}; b alone on {3}, {1}, none
+        ("d", "a"): _seeds([[0, 1, *range(4, 20)], [0, *range(2, 20)], every]),
+        ("d", "b"): _seeds([range(3, 20), range(1, 20), range(1, 20)]),
+        # a far ahead on two seeds and far behind on the third: significant, but not beyond the seeds' spread
+        ("e", "a"): _seeds([every, every, range(10, 15)]), ("e", "b"): _seeds([range(10)] * 3),
+    }
+    c, d, e = _paired(groups)
+    assert [(r["config"], r["a"], r["b"], r["seeds"], r["pairs"]) for r in (c, d, e)] == [
+        (x, "a", "b", [0, 1, 2], 60) for x in "cde"]
+    assert [(r["a_only"], r["b_only"]) for r in (c, d, e)] == [(18, 0), (4, 2), (10 + 10 + 5, 10)]
+    assert c["p_value"] == 2 / 2**18 and d["p_value"] == 2 * (1 + 6 + 15) / 2**6
+    assert e["p_value"] == pytest.approx(0.016674, abs=1e-6)        # 2 * P(X <= 10), X ~ Bin(35, 1/2)
+    # Holm over the three: smallest p x 3, next x 2, last x 1 (kept monotone)
+    assert (c["p_holm"], e["p_holm"], d["p_holm"]) == (3 * c["p_value"], 2 * e["p_value"], d["p_value"])
+    assert c["difference"] == pytest.approx(1 - 0.7) and c["seed_spread"] == pytest.approx(0.05)   # b's std
+    assert e["difference"] == pytest.approx(0.75 - 0.5) and e["seed_spread"] == pytest.approx(0.4330127)
+    assert [r["verdict"] for r in (c, d, e)] == ["difference larger than seed spread", "within noise",
+                                                 "within noise"]
 
 
 def test_bad_input_is_refused_before_any_cell_runs(tmp_path, data_dir, capsys):
@@ -66,7 +100,16 @@ def test_compare_runs_collects_and_reuses_cells_deterministically(tmp_path, data
     run_cells(cells, out, log=lambda *_: None, ceiling_epochs=1)
     res = collect(cells, out)
     ceiling = res["rendering"]["tinyascii"]
-    assert 0 <= ceiling["cnn_on_art"] <= 1 and ceiling["cost"] == ceiling["cnn_on_pixels"] - ceiling["cnn_on_art"]
+    # the CNN ceiling of this config's art, 1 epoch as asked, scored on its 60 validation images
+    from mistral_vision.compare.ceiling import rendering_cost
+    from mistral_vision.config import load_config
+
+    again = rendering_cost(load_config(cells[0].config, list(cells[0].overrides)), 1)
+    assert {k: v for k, v in ceiling.items() if k != "seconds"} == {k: v for k, v in again.items() if k != "seconds"}
+    assert (ceiling["dataset"], ceiling["epochs"]) == ("mnist", 1) and ceiling["art"].startswith("10x10, crop 4")
+    for k in ("cnn_on_art", "cnn_on_pixels"):                         # float32 accuracies of 60 images
+        assert 60 * ceiling[k] == pytest.approx(round(60 * ceiling[k]), abs=1e-4)
+    assert ceiling["cost"] == ceiling["cnn_on_pixels"] - ceiling["cnn_on_art"]
     assert not res["missing"] and len(res["rows"]) == 2
     for row in res["rows"]:
         assert row["seeds"] == [0, 1] and len(row["accuracy"]) == 2
@@ -80,12 +123,25 @@ def test_compare_runs_collects_and_reuses_cells_deterministically(tmp_path, data
     # (3 x 32 x 11 = 1,056 per layer), over 2 layers
     assert llama["params"] - mistral["params"] == 2 * (1024 - 1056)
     (pair,) = res["paired"]
-    assert pair["pairs"] == 2 * 60 and pair["verdict"] in ("within noise", "difference larger than seed spread")
-    assert pair["p_holm"] == pair["p_value"]                        # one comparison: nothing to correct
-    # A-only minus B-only right answers is the accuracy difference, counted image by image
+    assert pair["pairs"] == 2 * 60 and pair["p_holm"] == pair["p_value"]   # one comparison: nothing to correct
+    # the discordant pairs counted image by image from the cells' prediction files, seed by seed
+    def right(backbone, seed):
+        m = json.loads((out / "cells" / f"tinyascii-{backbone}-s{seed}" / "eval" / "mnist-valid" /
+                        "metrics.json").read_text())
+        return {r["index"]: r["pred"] == r["label"] for r in read_jsonl_tolerant(m["predictions"])}
+    a_only = b_only = 0
+    for seed in (0, 1):
+        ra, rb = right(pair["a"], seed), right(pair["b"], seed)
+        assert ra.keys() == rb.keys() and len(ra) == 60
+        a_only += sum(ra[i] and not rb[i] for i in ra)
+        b_only += sum(rb[i] and not ra[i] for i in ra)
+    assert (pair["a_only"], pair["b_only"]) == (a_only, b_only)
+    assert pair["p_value"] == mcnemar_p(a_only, b_only)
     by = {r["backbone"]: r for r in res["rows"]}
-    diff_images = 60 * (sum(by[pair["a"]]["accuracy"]) - sum(by[pair["b"]]["accuracy"]))
-    assert pair["a_only"] - pair["b_only"] == pytest.approx(diff_images, abs=1e-6)
+    assert pair["difference"] == pytest.approx(by[pair["a"]]["accuracy_mean"] - by[pair["b"]]["accuracy_mean"])
+    assert pair["seed_spread"] == pytest.approx(max(by[pair["a"]]["accuracy_std"], by[pair["b"]]["accuracy_std"]))
+    larger = pair["p_holm"] < 0.05 and abs(pair["difference"]) > pair["seed_spread"]
+    assert pair["verdict"] == ("difference larger than seed spread" if larger else "within noise")
     md = (out / "compare" / "results.md").read_text()
     assert "| tinyascii | mistral-tiny |" in md and "McNemar" in md and (out / "compare" / "accuracy.png").is_file()
     # a second compare reuses every finished cell and gives the same table

@@ -20,7 +20,35 @@ def test_predict_resumes_without_duplicates(trained, data_dir):
     assert sorted(x["index"] for x in recs) == list(range(120))
     first = json.loads(lines[0])
     assert set(first) >= {"index", "label", "pred", "pred_name", "prob", "probs"}
-    assert abs(sum(first["probs"]) - 1) < 1e-4 and 0 <= first["pred"] < 10
+
+
+def test_predictions_are_the_models_own_label_scores(trained, data_dir):
+    """Each record's probabilities and class, recomputed image by image from one plain forward pass:
+    the softmax over the ten digits' next-token log-probabilities (no cache, no padding, no batching)."""
+    import numpy as np
+    import torch
+
+    from mistral_vision.config import load_run_config
+    from mistral_vision.data.datasets import load_split
+    from mistral_vision.models.backbones import load_trained
+    from mistral_vision.tasks.ascii import AsciiTask
+
+    run = trained.run_dir
+    recs = read_jsonl_tolerant(predict(run, "mnist", "test", data_dir=str(data_dir), limit=24, progress=False).path)
+    cfg = load_run_config(run)
+    test = load_split("mnist", "test", str(data_dir), True, cfg.data.valid_size)
+    model, tok, _ = load_trained(run / "model")
+    digits = [tok(str(d), add_special_tokens=False)["input_ids"] for d in range(10)]
+    assert all(len(ids) == 1 for ids in digits)                       # one token each: decided by one step
+    prompts = AsciiTask.from_config(cfg, tok, test.label_names).encode(test.images[:24]).ids
+    assert [r["index"] for r in recs] == test.indices[:24].tolist()
+    with torch.no_grad():
+        for r, prompt, label in zip(recs, prompts, test.labels[:24].tolist()):
+            logp = torch.log_softmax(model(input_ids=torch.tensor([prompt])).logits[0, -1].float(), -1)
+            want = torch.softmax(logp[[ids[0] for ids in digits]], -1).numpy()
+            assert np.abs(np.array(r["probs"]) - want).max() < 1e-5
+            assert r["pred"] == int(want.argmax()) and r["pred_name"] == str(r["pred"])
+            assert r["prob"] == pytest.approx(float(want.max()), abs=1e-5) and r["label"] == label
 
 
 def test_predictions_of_another_model_are_refused(trained, data_dir):

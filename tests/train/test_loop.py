@@ -34,17 +34,21 @@ def test_training_learns_and_writes_the_run(tiny_config, data_dir):
     assert checks[-1]["valid_n"] == 100 and checks[-1]["valid_accuracy"] == first
 
 
+# What these check is written before the first step, so 2 steps (32 images) do instead of an epoch.
+SHORT = {"data.train_limit": 32}
+
+
 def test_existing_run_needs_resume(tiny_config):
-    cfg = tiny_config(name="again")
+    cfg = tiny_config(name="again", **SHORT)
     train(cfg, progress=False)
     with pytest.raises(UserError, match="already holds a training run; pass --resume"):
         train(cfg, progress=False)
 
 
 def test_resume_with_changed_settings_is_refused(tiny_config):
-    cfg = tiny_config(name="inc")
+    cfg = tiny_config(name="inc", **SHORT)
     train(cfg, progress=False)
-    changed = tiny_config(name="inc", **{"model.hidden_size": 64})
+    changed = tiny_config(name="inc", **{"model.hidden_size": 64}, **SHORT)
     with pytest.raises(UserError, match="trained with model.hidden_size=32 but the config now says 64"):
         train(changed, resume=True, progress=False)
 
