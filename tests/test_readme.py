@@ -15,8 +15,6 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 MAX_LINES = 200
-# A command the README documents while another change adds it to the CLI; only this one may be missing.
-PENDING = "serve"
 
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)[^)]*\)")          # [text](target "title"), images too
 SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")              # https:, mailto:, ...
@@ -78,8 +76,6 @@ def test_the_command_table_lists_every_subcommand():
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 def test_each_command_in_the_table_exists(command):
     choices = subcommands(build_parser())
-    if command[0] == PENDING and PENDING not in choices:
-        pytest.skip(f"`mistral-vision {PENDING}` is documented ahead of the change that registers it")
     assert command[0] in choices, f"README's command table names `mistral-vision {command[0]}`, which does not exist"
     if len(command) == 2:
         assert command[1] in subcommands(choices[command[0]]), f"no `mistral-vision {' '.join(command)}`"
