@@ -7,7 +7,11 @@ given number of epochs (the caption conversations are dropped: they would be cop
 per-type validation accuracy is a ceiling for what that LLM learns of counting, summing, comparing
 and matching options in such a budget, whatever the vision side delivers.
 
-    python benchmarks/bench_vqa_oracle.py [--epochs 3] [--out runs/vqa-oracle]
+    python benchmarks/bench_vqa_oracle.py [--epochs 3] [--lr 2e-3] [--backbone hf:runs/pretrain-mistral-tiny/model]
+        [--dataset mnist-vqa] [--out runs/vqa-oracle]
+
+``--backbone hf:PATH`` starts from a pretrained LLM (a finished ``mistral-vision pretrain`` run's
+``model/``) with its own tokenizer: the reasoning ceiling of the faithful recipe.
 """
 from __future__ import annotations
 
@@ -44,6 +48,9 @@ def oracle_samples(split) -> list[dict]:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=float, default=3.0)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--backbone", default=None, help="hf:PATH of a pretrained LLM (default: the config's tiny one)")
+    ap.add_argument("--dataset", default="mnist-vqa", choices=["mnist-vqa", "fashion-vqa"])
     ap.add_argument("--out", default=str(ROOT / "runs" / "vqa-oracle"))
     args = ap.parse_args(argv)
     from mistral_vision.config import load_config
@@ -51,8 +58,8 @@ def main(argv=None) -> None:
     from mistral_vision.data.questions import vqa_split
     from mistral_vision.pipeline import run
 
-    base = load_config(ROOT / "configs" / "mnist-vqa-llava-cpu.yaml", [f"data.data_dir={data_dir()}",
-                                                                       "data.offline=true"])
+    base = load_config(ROOT / "configs" / f"{args.dataset}-llava-cpu.yaml", [f"data.data_dir={data_dir()}",
+                                                                             "data.offline=true"])
     out = Path(args.out)
     files = {}
     for split in ("train", "valid"):
@@ -63,11 +70,11 @@ def main(argv=None) -> None:
     cfg.write_text(json.dumps({
         "name": "oracle", "runs_dir": str(out), "route": "ascii",
         "data": {"format": "llava-json", "path": str(files["train"]), "valid_path": str(files["valid"])},
-        "tokenizer": {"kind": "ascii-bpe", "split": "words", "vocab_size": 1024},
-        "model": {"backbone": m.backbone, "hidden_size": m.hidden_size, "num_layers": m.num_layers,
+        "tokenizer": ({"kind": "default"} if args.backbone else {"kind": "ascii-bpe", "split": "words", "vocab_size": 1024}),
+        "model": {"backbone": args.backbone or m.backbone, "hidden_size": m.hidden_size, "num_layers": m.num_layers,
                   "num_heads": m.num_heads, "num_kv_heads": m.num_kv_heads,
                   "intermediate_size": m.intermediate_size, "sliding_window": m.sliding_window},
-        "train": {"epochs": args.epochs, "batch_size": 32, "lr": 2e-3, "warmup_steps": 300,
+        "train": {"epochs": args.epochs, "batch_size": 32, "lr": args.lr, "warmup_steps": 300,
                   "loss_reduction": "token", "eval_every": 1000, "eval_samples": 600},
         "eval": {"splits": ["valid"], "batch_size": 128}}))
     run(cfg)
