@@ -189,7 +189,7 @@ class Extractor:
     def _tower_rows(self, items, images):
         import torch
 
-        feats = []
+        feats = [torch.zeros((0, _base(self.model).config.vision_config.hidden_size))]   # a shard of text alone
         for b in range(0, len(images), self.batch_size):
             pixels = self.task.pixel_values(images[b:b + self.batch_size]).to(self.dev, self.model.dtype)
             feats.append(tower_pooled(self.model, pixels).float().cpu())
