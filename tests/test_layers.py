@@ -18,7 +18,7 @@ LAYERS = [
     ["tasks"],
     ["config"],
     ["train", "infer"],
-    ["api", "predict", "serve"],
+    ["api", "predict", "serve", "select"],
     ["eval", "export"],
     ["pipeline", "compare"],
     ["cli", "__init__"],             # the package's own __init__ is a facade re-exporting from below
