@@ -18,6 +18,7 @@ LAYERS = [
     ["tasks"],
     ["config"],
     ["train", "infer"],
+    ["select"],                      # data selection: a run's losses / embeddings (infer), the subset for train
     ["api", "predict", "serve"],
     ["eval", "export"],
     ["pipeline", "compare"],

@@ -1,0 +1,1 @@
+"""Data selection: choose a subset of a question set for training (``mistral-vision select``)."""
