@@ -188,3 +188,16 @@ def test_a_method_needing_a_run_refuses_a_run_that_does_not_fit(fake_run, monkey
     monkeypatch.setattr(features, "check_run_fits", misfit)
     with pytest.raises(UserError, match="its tower reads 28 px"):
         run(make_pool(["t"] * 5), "kcenter", 2, from_run=fake_run["dir"])
+
+
+@pytest.mark.parametrize("n,dim,k,scale", [(2000, 16, 150, 1.0), (1500, 128, 100, 1.0), (2000, 4, 300, 1e4),
+                                           (1000, 32, 100, 1e-3)])
+def test_greedy_kcenter_chooses_as_the_plain_float64_algorithm_does(n, dim, k, scale):
+    """The float32 pass only filters: every choice is the float64 algorithm's, at any scale of the data."""
+    import torch
+
+    from mistral_vision.select.geometry import greedy_kcenter_float64
+
+    x = torch.randn(n, dim, generator=torch.Generator().manual_seed(n)) * scale + 3 * scale
+    fast, ref = greedy_kcenter(x, k, 5), greedy_kcenter_float64(x, k, 5)
+    assert fast[0] == ref[0] and fast[1][1:] == pytest.approx(ref[1][1:], rel=1e-12)
