@@ -1,6 +1,6 @@
 """All quick benchmarks in one go (`make bench`): rendering speed, model throughput, the
-small-CNN reference on the configs' art, questions/s of the VQA configs, and the config results
-table from whatever runs exist. Add --run-configs to train them (~1 h).
+small-CNN reference on the configs' art, questions/s of the VQA configs, the time a data selection
+takes, and the config results table from whatever runs exist. Add --run-configs to train them (~1 h).
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def main() -> None:
              ("Tiny-preset throughput", ["bench_model.py"]),
              ("What survives the rendering: a small CNN on the same art", ["bench_ceiling.py"]),
              ("Question answering speed (VQA configs)", ["bench_questions.py"]),
+             ("Data selection: 1,000 of 100,000", ["bench_select.py"]),
              ("Shipped CPU configs", ["bench_configs.py"] + (["--run"] if "--run-configs" in sys.argv else []))]
     for title, cmd in steps:
         print(f"## {title}\n", flush=True)

@@ -49,6 +49,12 @@ SHIPPED = {
                                          "clip-vit-l-14-336", "default", None, LLAVA_15),
     "gpu/llava-sqa-mistral-7b-instruct.yaml": ("llava-sqa-mistral-7b-instruct", "llava", "llava-json",
                                                "mistral-7b-instruct", "clip-vit-l-14-336", "default", None, LLAVA_15),
+    # the seed study done properly: ScienceQA pruned to 1,000 by data.select, then the same two stages
+    "gpu/llava-sqa-prune-mistral-7b-instruct.yaml": ("llava-sqa-prune-mistral-7b-instruct", "llava", "llava-json",
+                                                     "mistral-7b-instruct", "clip-vit-l-14-336", "default", None,
+                                                     LLAVA_15),
+    "gpu/llava-sqa-prune-vicuna-7b.yaml": ("llava-sqa-prune-vicuna-7b", "llava", "llava-json", "vicuna-7b",
+                                           "clip-vit-l-14-336", "default", None, LLAVA_15),
     # the hosted route: Mistral's fine-tuning API trains open-mistral-7b; no local tokenizer or stages
     "api/mnist-mistral-api.yaml": ("mnist-mistral-api", "ascii", "mnist", "open-mistral-7b", None, None, "14x14",
                                    None),

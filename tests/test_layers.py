@@ -18,7 +18,8 @@ LAYERS = [
     ["tasks"],
     ["config"],
     ["train", "infer"],
-    ["api", "predict", "serve", "select"],
+    ["select"],                      # data selection: a run's losses / embeddings (infer), the subset for train
+    ["api", "predict", "serve"],
     ["eval", "export"],
     ["pipeline", "compare"],
     ["cli", "__init__"],             # the package's own __init__ is a facade re-exporting from below

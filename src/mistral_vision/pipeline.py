@@ -104,11 +104,14 @@ def prepare_vqa(dataset: str, out: str | Path, route: str = "llava", data=None, 
     return counts
 
 
-def train_run(cfg, resume: bool = False, progress: bool = True) -> dict:
-    """Train ``cfg`` with the validation monitor drawing the training curve; returns the summary."""
+def train_run(cfg, resume: bool = False, progress: bool = True, log=print) -> dict:
+    """Train ``cfg`` with the validation monitor drawing the training curve; returns the summary.
+    ``data.select`` is resolved first (``RUN/selection/``), so the loaders train on the subset."""
     from .infer.monitor import validation_monitor
+    from .select.selection import resolve_run_selection
     from .train.loop import train
 
+    resolve_run_selection(cfg, log if progress else (lambda *_: None))
     return train(cfg, resume=resume, progress=progress, monitor_factory=validation_monitor)
 
 
@@ -148,7 +151,7 @@ def run(config_path: str | Path | None, overrides: list[str] | None = None, prog
 
         resume = has_training_state(run_dir)
         log(f"[2/4] train: {cfg.model.backbone}" + (" (resuming)" if resume else ""))
-        summary = train_run(cfg, resume=resume, progress=progress)
+        summary = train_run(cfg, resume=resume, progress=progress, log=log)
         log(f"      {summary['steps']} steps in {summary['wall_s'] / 60:.1f} min")
     notes = []
     for split in cfg.eval.splits:

@@ -144,6 +144,8 @@ def tiny_stand_in(path: Path, data_dir: Path, tmp_path: Path) -> list[str]:
         over += [f"stages.{i}.data={folder / 'captions.json'}" for i, s in enumerate(raw.stages)
                  if s.data not in (None, "all", "captions", "questions")]
         over += [f"stages.{i}.image_folder={folder / 'images'}" for i, s in enumerate(raw.stages) if s.image_folder]
+        if raw.data.select is not None and not isinstance(raw.data.select, str):
+            over.append("data.select.keep=4")                  # a pruned recipe: 4 of the 6 stand-in questions
     else:
         over += [f"data.data_dir={data_dir}", "data.offline=true", "data.valid_size=100", "data.train_limit=24",
                  "data.train_canvases=12", "data.valid_canvases=2", "data.test_canvases=2"]
@@ -167,9 +169,12 @@ def record_stages(cfg) -> dict:
         return {"name": stage.name, "steps": 1, "epochs": 1.0, "wall_s": 0.0, "trainable": dict(stage.trainable),
                 "trainable_params": 0, "tokens_per_sample": None}
 
+    from mistral_vision.select.selection import resolve_run_selection
+
     real = loop._fit_stage
     loop._fit_stage = fit
     try:
+        resolve_run_selection(cfg, log=lambda *_: None)     # data.select, as `run` / `train` do before training
         loop.train(cfg, progress=False)
     finally:
         loop._fit_stage = real
@@ -224,12 +229,15 @@ def test_every_stage_of_every_recipe_trains_on_its_questions(path, data_dir, tmp
     assert saved == (CHAT_TEMPLATES[want] if want else seen[cfg.stages[-1].name][1].task.tokenizer.chat_template)
 
 
-def test_the_scienceqa_recipe_aligns_under_plain_and_instructs_under_mistral(data_dir, tmp_path):
-    path = ROOT / "configs" / "gpu" / "llava-sqa-mistral-7b-instruct.yaml"
+@pytest.mark.parametrize("recipe", ["llava-sqa-mistral-7b-instruct", "llava-sqa-prune-mistral-7b-instruct"])
+def test_the_scienceqa_recipe_aligns_under_plain_and_instructs_under_mistral(recipe, data_dir, tmp_path):
+    path = ROOT / "configs" / "gpu" / f"{recipe}.yaml"
     cfg = load_config(path, tiny_stand_in(path, data_dir, tmp_path))
     assert [s.template for s in cfg.stages] == ["plain", "mistral"] and inference_template(cfg) == "mistral"
     seen = record_stages(cfg)
     align, instruct = (seen[s.name] for s in cfg.stages)
+    assert len(instruct[1].qset) == (4 if "prune" in recipe else 6)      # data.select prunes the question stage only
+    assert len(align[1].qset) == 6
     tok = align[1].task.tokenizer
     first = tok.decode(align[2].pairs[0][0])
     assert "[INST]" not in first and first.endswith("noise pattern number 0\n</s>")

@@ -1,7 +1,7 @@
 """The ``mistral-vision`` command: thin subcommands over library calls.
 
 Each subcommand is one function, registered with its arguments by the module of its group
-(``data`` files, ``runs``, ``tokenizer``, ``api``, ``compare``); this module only assembles the
+(``data`` files, ``select``, ``runs``, ``tokenizer``, ``api``, ``compare``); this module only assembles the
 parser and turns user errors into one line and exit code 2 (``--debug`` shows the traceback).
 Not for: any work of its own; every command calls the library.
 """
@@ -14,14 +14,15 @@ from ..errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import api_cmd, compare_cmd, data_cmds, run_cmds, serve_cmd, tokenizer_cmd
+    from . import api_cmd, compare_cmd, data_cmds, run_cmds, select_cmd, serve_cmd, tokenizer_cmd
 
     ap = argparse.ArgumentParser(prog="mistral-vision", description="Teach text LLMs to see, and measure it.")
     ap.add_argument("--debug", action="store_true", help="show tracebacks for user errors")
     ap.add_argument("--version", action="version", version=f"mistral-vision {version()}")
     sub = ap.add_subparsers(dest="command", required=True)
-    # The order of `mistral-vision --help`: data files, runs, the API, tokenizers, studies.
+    # The order of `mistral-vision --help`: data files, selection, runs, the API, tokenizers, studies.
     data_cmds.register(sub)
+    select_cmd.register(sub)
     run_cmds.register(sub)
     serve_cmd.register(sub)
     api_cmd.register(sub)

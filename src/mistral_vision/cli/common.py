@@ -1,6 +1,8 @@
 """Argument groups that several subcommands share, so each is spelled (and documented) once."""
 from __future__ import annotations
 
+from ..errors import UserError
+
 
 def add_data_args(p, dataset_required=False):
     p.add_argument("--dataset", required=dataset_required, help="mnist | fashion-mnist")
@@ -37,3 +39,17 @@ def add_ascii_args(p, size: int):
 def add_split_args(p):
     p.add_argument("--valid-size", type=int, default=5000, help="images carved from train for validation")
     p.add_argument("--split-seed", type=int, default=0)
+
+
+def data_section(flags: dict, sets: list[str], command: str):
+    """The data section that ``flags`` and ``--set`` items describe, checked as ``run`` checks it: keys with or
+    without the ``data.`` prefix that ``run --set`` needs (``train_canvases=10`` or ``data.train_canvases=10``)."""
+    from ..config import load_config
+
+    items = [f"data.{k}={v}" for k, v in flags.items()]
+    for item in sets:
+        key = item.split("=", 1)[0].strip()
+        if "." in key and not key.startswith("data."):
+            raise UserError(f"{command} --set {item!r}: {command} takes data settings only (data.KEY=VALUE)")
+        items.append(item if key.startswith("data.") else f"data.{item}")
+    return load_config(None, items).data

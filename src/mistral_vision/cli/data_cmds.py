@@ -62,21 +62,14 @@ def prepare(args) -> int:
 
 
 def vqa_data_config(args):
-    """The data section ``prepare --set`` describes, checked as ``run`` checks it: keys with or without
-    the ``data.`` prefix that ``run --set`` needs (``train_canvases=10`` or ``data.train_canvases=10``)."""
-    from ..config import load_config
+    """The data section ``prepare --set`` describes, checked as ``run`` checks it."""
+    from .common import data_section
 
     flags = {"dataset": args.dataset, "valid_size": args.valid_size, "split_seed": args.split_seed,
              "offline": str(args.offline).lower()}
     if args.data_dir:
         flags["data_dir"] = args.data_dir
-    sets = [f"data.{k}={v}" for k, v in flags.items()]
-    for item in args.set:
-        key = item.split("=", 1)[0].strip()
-        if "." in key and not key.startswith("data."):
-            raise UserError(f"prepare --set {item!r}: prepare takes data settings only (data.KEY=VALUE)")
-        sets.append(item if key.startswith("data.") else f"data.{item}")
-    return load_config(None, sets).data
+    return data_section(flags, args.set, "prepare")
 
 
 def validate(args) -> int:

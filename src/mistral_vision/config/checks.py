@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from ..errors import UserError
 from .recipes import _questions, complete
-from .schema import (BACKENDS, DATA_FORMATS, DTYPES, LOSS_REDUCTIONS, MIXED_PRECISIONS, TOKENIZER_KINDS, TRACKERS,
-                     VQA_GRIDS, VQA_TTA, RunConfig)
+from .schema import (BACKENDS, DATA_FORMATS, DTYPES, LOSS_REDUCTIONS, MIXED_PRECISIONS, SELECT_CHOICES, SELECT_METHODS,
+                     SELECT_NEEDS_RUN, TOKENIZER_KINDS, TRACKERS, VQA_GRIDS, VQA_TTA, RunConfig, SelectConfig)
 
 
 def validate(cfg: RunConfig) -> RunConfig:
@@ -79,6 +79,8 @@ def _validate_data(cfg: RunConfig) -> None:
     d = cfg.data
     if d.format not in DATA_FORMATS:
         raise UserError(f"config data.format {d.format!r}: known: {', '.join(DATA_FORMATS)}")
+    if d.select is not None:
+        _validate_select(cfg)
     if d.format == "llava-json":
         if not d.path:
             raise UserError("config data.format llava-json needs data.path (the training file)")
@@ -104,6 +106,53 @@ def _validate_data(cfg: RunConfig) -> None:
     for ok, msg in checks:
         if not ok:
             raise UserError(f"config: {msg}")
+
+
+def _validate_select(cfg: RunConfig) -> None:
+    """``data.select``: a selection.json that exists, or a method's spec whose values make sense. Whether the
+    selection fits the data (its source hash, a stratify field) is checked when the pool is read."""
+    from pathlib import Path
+
+    s = cfg.data.select
+    if cfg.backend != "local" or cfg.train.train_file:
+        raise UserError("config data.select trains locally on the run's own data (not the mistral-api backend "
+                        "or train.train_file)")
+    if isinstance(s, str):
+        if not Path(s).is_file():
+            raise UserError(f"config data.select: {s}: no such file (a selection.json written by "
+                            "`mistral-vision select`, or a spec {method, keep, ...})")
+        return
+    check_select(s, "config data.select.")
+
+
+def check_select(s: SelectConfig, where: str, given: set[str] | None = None) -> None:
+    """One line for a selection spec that cannot run: an unknown method or choice, a bad keep, a method that
+    needs a run without one, a parameter the method does not take (``given``: the ones set; default: those
+    that differ from their defaults). ``where`` prefixes the names (``config data.select.`` or ``--``)."""
+    import dataclasses
+
+    flag = (lambda k: where + k.replace("_", "-")) if where == "--" else (lambda k: where + k)
+    if s.method not in SELECT_METHODS:
+        raise UserError(f"{flag('method')} {s.method!r}: unknown selection method; known: {', '.join(SELECT_METHODS)}")
+    keep = s.keep
+    if isinstance(keep, bool) or not (keep >= 1 and float(keep).is_integer() or 0 < keep < 1):
+        raise UserError(f"{flag('keep')} {keep}: a count of examples (1 or more, whole) or a fraction of the "
+                        "pool (between 0 and 1)")
+    if s.method in SELECT_NEEDS_RUN and not s.from_run:
+        raise UserError(f"selection method {s.method} needs {flag('from_run')} (a trained run whose "
+                        f"{'losses' if s.method == 'loss' else 'embeddings'} it ranks by)")
+    for key, choices in SELECT_CHOICES.items():
+        if getattr(s, key) not in choices:
+            raise UserError(f"{flag(key)} {getattr(s, key)!r}: known: {', '.join(choices)}")
+    if s.bins < 1 or not 0 <= s.hard_cut < 1 or (s.clusters is not None and s.clusters < 1):
+        raise UserError(f"{flag('bins')} must be >= 1, {flag('hard_cut')} in [0, 1), {flag('clusters')} >= 1")
+    defaults = SelectConfig()
+    if given is None:
+        given = {f.name for f in dataclasses.fields(s) if getattr(s, f.name) != getattr(defaults, f.name)}
+    stray = sorted(given - {"method", "keep", "seed"} - set(SELECT_METHODS[s.method]))
+    if stray:
+        takes = ", ".join(flag(k) for k in SELECT_METHODS[s.method]) or "no parameters besides keep and seed"
+        raise UserError(f"{flag(stray[0])} is not a parameter of selection method {s.method} (it takes {takes})")
 
 
 def _validate_llava(cfg: RunConfig) -> None:

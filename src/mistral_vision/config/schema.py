@@ -21,10 +21,36 @@ TRACKERS = ("none", "tensorboard", "wandb")     # train.report_to: accelerate's 
 VQA_GRIDS = (1, 2, 3)                          # cells per side of a synthetic VQA canvas
 VQA_TTA = ("none", "shift4", "shift8")         # test-time views that keep a canvas's cells where they are
 PARTS = ("projector", "vision", "llm", "llm-lora")
+# Data selection (``mistral-vision select``, ``data.select``): each method and the parameters it takes
+# (select/methods.py registers the functions under these names; a test keeps the two in step).
+SELECT_METHODS = {"random": (), "stratified": ("field", "allocation"), "handpicked": ("field", "from_run"),
+                  "loss": ("from_run", "measure", "band", "bins", "hard_cut"), "kcenter": ("from_run", "embedding"),
+                  "clusters": ("from_run", "embedding", "clusters")}
+SELECT_NEEDS_RUN = ("loss", "kcenter", "clusters")     # handpicked takes a run's losses if given one
+SELECT_CHOICES = {"allocation": ("proportional", "balanced"), "measure": ("loss", "el2n"),
+                  "band": ("high", "middle", "ccs"), "embedding": ("image-mean", "answer-hidden", "tower-pooled")}
 # Fields checked by membership alone: dotted key -> its choices (the tests walk this table).
 CHOICES = {"backend": BACKENDS, "data.format": DATA_FORMATS, "tokenizer.kind": TOKENIZER_KINDS, "model.dtype": DTYPES,
            "train.mixed_precision": MIXED_PRECISIONS, "train.loss_reduction": LOSS_REDUCTIONS,
            "train.report_to": TRACKERS}
+
+
+@dataclass(frozen=True)
+class SelectConfig:
+    """A subset of the training pool chosen by a method (docs/selection.md); a run trains on it only."""
+    method: str = "random"            # random | stratified | handpicked | loss | kcenter | clusters
+    keep: int | float = 1000          # examples kept: a count (>= 1), or a fraction of the pool (0 < f < 1)
+    seed: int | None = None           # None: train.seed (so compare's seeds draw different random subsets)
+    from_run: str | None = None       # a trained run's folder: losses (loss, handpicked) or embeddings
+    field: str | None = None          # stratified / handpicked: the strata (type, class, or any sample key such as
+                                      # subject); None: type (handpicked: subject where samples carry it)
+    allocation: str = "proportional"  # stratified: proportional (largest remainder) | balanced (equal per stratum)
+    measure: str = "loss"             # loss: mean answer-token NLL | el2n (the error vector's L2 norm)
+    band: str = "high"                # loss: high (hardest) | middle (around the median) | ccs (Zheng et al. 2023)
+    bins: int = 50                    # loss with band ccs: score bins
+    hard_cut: float = 0.0             # loss with band ccs: fraction of the hardest examples dropped first
+    embedding: str = "image-mean"     # kcenter / clusters: image-mean | answer-hidden | tower-pooled
+    clusters: int | None = None       # clusters: k of k-means; None: round(sqrt(keep))
 
 
 @dataclass(frozen=True)
@@ -55,6 +81,8 @@ class DataConfig:
     turns: int = 4                    # train: questions (of distinct types) per conversation
     question_types: tuple[str, ...] | None = None   # None: every type the dataset has (data/vqa.py)
     vqa_seed: int = 0                 # the questions and canvases of every split
+    select: SelectConfig | str | None = None   # train on a subset: a method's spec (resolved into
+                                               # RUN/selection/ before training) or a selection.json path
 
 
 @dataclass(frozen=True)

@@ -169,14 +169,24 @@ def vqa_split(d, split: str):
                           d.question_types, d.questions_per_canvas, d.turns)
 
 
-def load_questions(d, split: str, conversations: bool = False, path: str | None = None) -> QuestionSet:
+def load_questions(d, split: str, conversations: bool = False, path: str | None = None,
+                   selection=None) -> QuestionSet:
     """A split of the run's question set (data config ``d``): training conversations or evaluation questions.
 
-    ``path``: a LLaVA JSON file instead (a stage's own data, or ``evaluate --questions``)."""
+    ``path``: a LLaVA JSON file instead (a stage's own data, or ``evaluate --questions``), or a selection.json
+    of one (its chosen samples). ``selection``: a selection.json of the run's training pool (``data.select``,
+    ``data/selection.py``): only its chosen items, refused if it was made from other data."""
+    from .selection import file_sha256, generated_sha256, image_name, is_manifest, manifest_questions, select_questions
     from .vqa import is_vqa
 
     if path is None and d.format != "llava-json" and is_vqa(d.dataset):
-        qs = from_vqa(vqa_split(d, split), conversations)
+        sp = vqa_split(d, split)
+        qs = from_vqa(sp, conversations)
+        if selection is not None:
+            sha = generated_sha256(vqa_json_samples(sp, True, image_name), sp.images)
+            qs = select_questions(qs, selection, sha, f"the {d.dataset} training conversations of this config")
+    elif path is not None and is_manifest(path):
+        qs = manifest_questions(path, d.image_folder)
     else:
         own_path = path is None
         if path is None:
@@ -186,6 +196,8 @@ def load_questions(d, split: str, conversations: bool = False, path: str | None 
                             "to a LLaVA JSON file")
         folder = {"valid": d.valid_image_folder, "test": d.test_image_folder}.get(split) if own_path else None
         qs = from_llava_json(path, folder or d.image_folder, f"{Path(path).stem}")
+        if selection is not None and own_path:
+            qs = select_questions(qs, selection, file_sha256(path), str(path))
     limit = {"train": d.train_limit, "valid": d.valid_limit, "test": d.test_limit}.get(split)
     return qs.subset(limit)
 

@@ -59,6 +59,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
 
     from ..data.datasets import load_split
     from ..data.questions import is_question_set, label_names_for, load_questions
+    from ..data.selection import select_images, selection_file
     from ..models.build import build_run_model, is_saved, save_run_model
     from ..tasks import make_task
 
@@ -77,6 +78,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
         if stage.init_from and not is_done(Path(stage.init_from)):
             raise UserError(f"stages[{i}].init_from: no finished stage at {stage.init_from} (done.json and state.pt "
                             "missing); train that stage first or point init_from at a finished one")
+    selection = selection_file(cfg.data, run_dir)      # data.select: the subset chosen before training (or one line)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     tc = cfg.train
@@ -98,9 +100,10 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
     if tc.train_file:
         data = None
     elif is_question_set(d):
-        data = load_questions(d, "train", conversations=True)
+        data = load_questions(d, "train", conversations=True, selection=selection)
     else:
-        data = load_split(d.dataset, "train", d.data_dir, d.offline, d.valid_size, d.split_seed).subset(d.train_limit)
+        data = load_split(d.dataset, "train", d.data_dir, d.offline, d.valid_size, d.split_seed)
+        data = (select_images(data, d, selection) if selection else data).subset(d.train_limit)
     names = label_names_for(d)
     task = make_task(cfg, processor, names, inference_template(cfg))   # as the trained run is prompted (monitor)
     sources = {}

@@ -1,7 +1,7 @@
 """Where training examples come from: a registered dataset (encoded by the run's task fresh
 each epoch, with optional augmentation), a question set's conversations (the same, every
 assistant turn trained; a stage may take only its captions or its questions, or a LLaVA JSON
-file of its own), or a chat JSONL file (fixed). Not for: batching or the loop.
+file of its own or a selection.json of one), or a chat JSONL file (fixed). Not for: batching or the loop.
 """
 from __future__ import annotations
 
@@ -121,7 +121,11 @@ def training_source(cfg, task, data, stage=None):
         if which not in (None, "all", "captions", "questions"):
             from dataclasses import replace
 
-            d = replace(cfg.data, image_folder=stage.image_folder or cfg.data.image_folder, train_limit=None)
+            from ..data.selection import is_manifest
+
+            # a selection.json's images are where it was made unless the stage says otherwise
+            folder = stage.image_folder if is_manifest(which) else stage.image_folder or cfg.data.image_folder
+            d = replace(cfg.data, image_folder=folder, train_limit=None)
             return ConversationSource(cfg, task, load_questions(d, "train", True, path=which))
         return ConversationSource(cfg, task, data.select(which))
     return DatasetSource(cfg, task, data)

@@ -1,0 +1,71 @@
+"""How long a selection takes: 1,000 of 100,000 examples with 128-d embeddings, per method.
+
+The embeddings are random (``torch.randn``, seed 0) and stand in for cached run features: the library's
+``features.run_features`` is replaced by a function returning them, so the time is the method's own
+(greedy k-center: 999 float64 matrix-vector products over the pool; clusters: k-means++ and up to 25
+Lloyd iterations at k = round(sqrt(keep)), then the per-cluster draw). The last row is the floor of any
+exact greedy k-center, one float32 matrix-vector product over the pool per chosen example, timed here too. Extracting the embeddings runs at
+the scorer's images/s and is not timed here. The pool's items carry 10 question types for ``stratified``.
+
+    python benchmarks/bench_select.py [--pool 100000] [--keep 1000] [--dim 128] [--threads 1]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import table  # noqa: E402
+
+
+def main(argv=None) -> list[dict]:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pool", type=int, default=100_000)
+    ap.add_argument("--keep", type=int, default=1000)
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=1)    # one: a second OpenMP thread on a busy core stalls
+    args = ap.parse_args(argv)
+    import numpy as np
+    import torch
+
+    from mistral_vision.config import SelectConfig
+    from mistral_vision.data.questions import Item, QuestionSet
+    from mistral_vision.data.selection import Pool
+    from mistral_vision.select import features
+    from mistral_vision.select.selection import select
+
+    torch.set_num_threads(args.threads)
+    emb = torch.randn(args.pool, args.dim, generator=torch.Generator().manual_seed(0))
+    features.run_features = lambda run_dir, qset, kind, **kw: emb          # "cached": no model in the timing
+    features.check_run_fits = lambda run_dir, qset: None
+    items = [Item(f"x{i:06d}", i, [("human", "<image>\nq"), ("gpt", "a")], f"type-{i % 10}")
+             for i in range(args.pool)]
+    pool = Pool("random-embeddings", QuestionSet("bench", [None] * args.pool, items), [{} for _ in items], "0" * 64)
+    runs = [("random", {}), ("stratified", {}), ("kcenter", {"from_run": "."}), ("clusters", {"from_run": "."})]
+    out, rows = [], []
+    for method, params in runs:
+        spec = SelectConfig(method=method, keep=args.keep, **params)
+        t0 = time.perf_counter()
+        m = select(pool, spec, 0, log=lambda *_: None)
+        secs = time.perf_counter() - t0
+        assert len(set(m["ids"])) == args.keep
+        out.append({"method": method, "seconds": secs, **m["params"]})
+    # The floor of any exact greedy k-center: one float32 pass over the embeddings per chosen example.
+    x32, t0 = emb.contiguous(), time.perf_counter()
+    for i in range(20):
+        x32 @ x32[i]
+    base = (time.perf_counter() - t0) / 20 * (args.keep - 1)
+    out.append({"method": f"floor: {args.keep - 1} float32 passes (x @ c)", "seconds": base})
+    for r in out:
+        rows.append([r["method"], f"{args.keep:,} of {args.pool:,}" + (f", {args.dim}-d" if r.get("from_run") else ""),
+                     f"{r['seconds']:.2f} s", f"{r['seconds'] / base:.2f}x",
+                     f"k = {r['clusters']}" if "clusters" in r and r["clusters"] else ""])
+    print(table(["method", "selection", "time", "vs the floor", "note"], rows))
+    print(f"\n(torch {torch.__version__}, {args.threads} threads)")
+    return out
+
+
+if __name__ == "__main__":
+    main()
