@@ -14,8 +14,8 @@ def test_version_prints_the_installed_version(capsys):
 
 def test_every_subcommand_has_help_and_a_function():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    assert sorted(sub.choices) == ["api", "chat", "compare", "evaluate", "export", "predict", "prepare", "reformat",
-                                   "report", "run", "select", "serve", "tokenizer", "train", "validate"]
+    assert sorted(sub.choices) == ["api", "chat", "compare", "evaluate", "export", "predict", "prepare", "pretrain",
+                                   "reformat", "report", "run", "select", "serve", "tokenizer", "train", "validate"]
     for name, parser in sub.choices.items():
         assert parser.description or any(c.dest == name for c in sub._choices_actions), name
         assert callable(parser.get_default("func")), name

@@ -37,6 +37,11 @@ SHIPPED = {
                                  "ascii-bpe", None, {"captions": ALL_PARTS, "instruct": ALL_PARTS}),
     "fashion-vqa-llava-cpu.yaml": ("fashion-vqa-llava-cpu", "llava", "fashion-vqa", "mistral-tiny", "clip-tiny",
                                    "ascii-bpe", None, {"captions": ALL_PARTS, "instruct": ALL_PARTS}),
+    # language pretraining: the LLM alone on generated text, matched in parameters across the two families
+    "pretrain/mistral-tiny.yaml": ("pretrain-mistral-tiny", "ascii", "text-skills", "mistral-tiny", None, "ascii-bpe",
+                                   "14x14", {"text": {"llm": 5e-4}}),
+    "pretrain/llama-tiny.yaml": ("pretrain-llama-tiny", "ascii", "text-skills", "llama-tiny", None, "ascii-bpe",
+                                 "14x14", {"text": {"llm": 5e-4}}),
     # 7B recipes: LoRA on the LLM; LLaVA-1.5's projector-only align stage, then projector + LoRA
     "gpu/ascii-mistral-7b-lora.yaml": ("ascii-mistral-7b-lora", "ascii", "mnist", "mistral-7b", None, "default",
                                        "28x28", {"train": {"llm-lora": 2e-4}}),

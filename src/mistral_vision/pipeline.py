@@ -105,14 +105,69 @@ def prepare_vqa(dataset: str, out: str | Path, route: str = "llava", data=None, 
 
 
 def train_run(cfg, resume: bool = False, progress: bool = True, log=print) -> dict:
-    """Train ``cfg`` with the validation monitor drawing the training curve; returns the summary.
-    ``data.select`` is resolved first (``RUN/selection/``), so the loaders train on the subset."""
+    """Train ``cfg`` (its pretrained LLM built first if ``model.pretrain`` names an absent one) with the validation
+    monitor drawing the training curve; returns the summary. ``data.select`` is resolved first (``RUN/selection/``),
+    so the loaders train on the subset."""
     from .infer.monitor import validation_monitor
     from .select.selection import resolve_run_selection
     from .train.loop import train
 
+    ensure_pretrained(cfg, progress, log)
     resolve_run_selection(cfg, log if progress else (lambda *_: None))
     return train(cfg, resume=resume, progress=progress, monitor_factory=validation_monitor)
+
+
+def pretrain(config_path: str | Path, overrides: list[str] | None = None, progress: bool = True,
+             log=print) -> Path:
+    """Pretrain the LLM of a text-only config into ``runs/<name>/`` (train, per-skill evaluation, report) once;
+    a finished run is reused untouched. Returns its ``model/`` folder: ``model.backbone: hf:<that folder>``."""
+    from .config import load_config
+    from .data.textdata import is_text_data
+
+    cfg = load_config(config_path, overrides)
+    if not is_text_data(cfg.data):
+        raise UserError(f"{config_path}: pretrain takes a text-only config (data.dataset: text-skills or "
+                        f"data.format: text); this one trains on {cfg.data.dataset}")
+    model_dir = cfg.run_dir / "model"
+    if _pretrained(cfg):
+        log(f"pretrained LLM {model_dir}: finished earlier, nothing to do (model.backbone: hf:{model_dir})")
+        return model_dir
+    run(config_path, overrides, progress, log)
+    log(f"pretrained LLM: {model_dir} (model.backbone: hf:{model_dir})")
+    return model_dir
+
+
+def _pretrained(cfg) -> bool:
+    """True if ``cfg``'s run is finished (model and report); a finished run of another config is refused."""
+    from .models.build import is_saved
+    from .train.checkpoints import config_difference
+
+    run_dir = cfg.run_dir
+    if not (is_saved(run_dir / "model") and (run_dir / "report.md").is_file()):
+        return False
+    diff = config_difference(cfg, run_dir)
+    if diff:
+        raise UserError(f"{run_dir} was pretrained with {diff}; give the pretraining config a new name (it names "
+                        "runs/<name>/model) or delete that run")
+    return True
+
+
+def ensure_pretrained(cfg, progress: bool = True, log=print) -> None:
+    """Build the LLM that ``model.pretrain`` names when its folder is absent, and say so; reuse a finished one."""
+    from .config import load_config
+
+    mc = cfg.model
+    if mc.pretrain is None:
+        return
+    pcfg = load_config(mc.pretrain)
+    model_dir = pcfg.run_dir / "model"
+    if Path(mc.backbone[3:]).expanduser().resolve() != model_dir.resolve():
+        raise UserError(f"config model.pretrain {mc.pretrain} builds {model_dir}, but model.backbone is "
+                        f"{mc.backbone}; make them name the same folder (model.backbone: hf:{model_dir})")
+    if _pretrained(pcfg):
+        return
+    log(f"pretrained LLM {model_dir} absent: building it with {mc.pretrain} first")
+    pretrain(mc.pretrain, progress=progress, log=log)
 
 
 def run(config_path: str | Path | None, overrides: list[str] | None = None, progress: bool = True,
@@ -125,13 +180,19 @@ def run(config_path: str | Path | None, overrides: list[str] | None = None, prog
     from .eval.report import write_report
 
     cfg = load_config(config_path, overrides)
+    ensure_pretrained(cfg, progress, log)
     run_dir = cfg.run_dir
     d, a = cfg.data, cfg.ascii
     unavailable = {}                              # split -> why its files are missing (said once, in the log)
     from .data.questions import is_question_set
 
     questions = is_question_set(d)
-    if questions:
+    from .data.textdata import is_text_data
+
+    if is_text_data(d):
+        log(f"[1/4] prepare: nothing to write ({d.dataset if d.format == 'idx' else d.path}: text, read or "
+            "generated in memory)")
+    elif questions:
         log(f"[1/4] prepare: nothing to write ({d.dataset if d.format == 'idx' else d.path}: the question set is "
             "read or generated in memory; `prepare --route llava` writes it as files)")
     elif cfg.route == "ascii":
@@ -159,12 +220,16 @@ def run(config_path: str | Path | None, overrides: list[str] | None = None, prog
         if split in unavailable:
             notes.append(_no_test_note(unavailable[split], run_dir, d.dataset))
             continue
+        if d.format == "text" and not getattr(d, f"{split}_path"):
+            notes.append(f"{split} not evaluated: a text corpus has held-out questions only in data.{split}_path "
+                         "(LLaVA JSON with answers)")
+            continue
         log(f"[3/4] evaluate: {split}")
         try:
             if questions:
                 from .eval.questions import evaluate_questions
 
-                m = evaluate_questions(run_dir, d.dataset if d.format == "idx" else "llava-json", split,
+                m = evaluate_questions(run_dir, d.dataset if d.format == "idx" else d.format, split,
                                        progress=progress)
                 log("      " + ", ".join(f"{t} {v['accuracy']:.3f}" for t, v in m["per_type"].items()))
                 log(f"      accuracy {m['accuracy']:.4f} on {m['n']} questions")

@@ -1,4 +1,5 @@
-"""Subcommands on configs and run folders: ``train``, ``run``, ``predict``, ``evaluate``, ``export``, ``chat``, ``report``."""
+"""Subcommands on configs and run folders: ``train``, ``run``, ``pretrain``, ``predict``, ``evaluate``, ``export``,
+``chat``, ``report``."""
 from __future__ import annotations
 
 from ..errors import UserError
@@ -60,6 +61,12 @@ def register(sub) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.set_defaults(func=run, quiet=True)
 
+    p = sub.add_parser("pretrain", help="pretrain the LLM of a text-only config once (train, per-skill evaluation, "
+                                        "report); a finished run is reused")
+    p.add_argument("config")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=pretrain, quiet=True)
+
 
 def train(args) -> int:
     from ..config import load_config
@@ -74,6 +81,13 @@ def run(args) -> int:
     from ..pipeline import run as run_pipeline
 
     print(f"report: {run_pipeline(args.config, args.set)}")
+    return 0
+
+
+def pretrain(args) -> int:
+    from ..pipeline import pretrain as pretrain_llm
+
+    pretrain_llm(args.config, args.set)
     return 0
 
 

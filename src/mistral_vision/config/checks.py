@@ -15,7 +15,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     from ..data.augment import tta_views
     from ..data.datasets import SPLITS
     from ..models.ascii_tokenizer import MIN_VOCAB, SPLITS as TOKENIZER_SPLITS
-    from ..models.backbones import get_backbone
+    from ..models.backbones import check_checkpoint, get_backbone
     from ..prompts import resolve_template
 
     from ..tasks import ROUTES
@@ -24,6 +24,9 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise UserError(f"unknown route {cfg.route!r}; known: {', '.join(ROUTES)}")
     _validate_data(cfg)
     get_backbone(cfg.model.backbone)
+    if cfg.model.pretrain is not None:
+        _validate_pretrain(cfg)
+    check_checkpoint(cfg)
     if cfg.route == "ascii" and cfg.vision is not None:
         raise UserError("config: a `vision` section is for route: llava; this config's route is ascii")
     resolve_template(cfg.prompt.template)
@@ -76,11 +79,16 @@ def validate(cfg: RunConfig) -> RunConfig:
 def _validate_data(cfg: RunConfig) -> None:
     from ..data.vqa import check_types, get_vqa, is_vqa
 
+    from ..data.textdata import is_text_data
+
     d = cfg.data
     if d.format not in DATA_FORMATS:
         raise UserError(f"config data.format {d.format!r}: known: {', '.join(DATA_FORMATS)}")
     if d.select is not None:
         _validate_select(cfg)
+    if is_text_data(d):
+        _validate_text_data(cfg)
+        return
     if d.format == "llava-json":
         if not d.path:
             raise UserError("config data.format llava-json needs data.path (the training file)")
@@ -153,6 +161,45 @@ def check_select(s: SelectConfig, where: str, given: set[str] | None = None) -> 
     if stray:
         takes = ", ".join(flag(k) for k in SELECT_METHODS[s.method]) or "no parameters besides keep and seed"
         raise UserError(f"{flag(stray[0])} is not a parameter of selection method {s.method} (it takes {takes})")
+def _validate_pretrain(cfg: RunConfig) -> None:
+    from pathlib import Path
+
+    if not cfg.model.backbone.startswith("hf:"):
+        raise UserError(f"config model.pretrain builds the LLM of model.backbone hf:RUNS/<name>/model; this config's "
+                        f"backbone is {cfg.model.backbone}")
+    if not Path(cfg.model.pretrain).is_file():
+        raise UserError(f"config model.pretrain {cfg.model.pretrain}: config file not found")
+
+
+def _validate_text_data(cfg: RunConfig) -> None:
+    """Text-only data (``text-skills`` or ``data.format: text``): the LLM alone, trained locally."""
+    from ..data import textskills
+    from ..data.textdata import text_kind
+
+    d = cfg.data
+    if d.format == "text":
+        if not d.path:
+            raise UserError("config data.format text needs data.path (a .txt, .jsonl or .json training file)")
+        text_kind(d.path, "config data.path")
+        for key in ("valid_path", "test_path"):
+            path = getattr(d, key)
+            if path and text_kind(path, f"config data.{key}") != "llava-json":
+                raise UserError(f"config data.{key} {path}: held-out questions are LLaVA JSON (.json) with answers")
+    if d.text_skills is not None:
+        bad = [s for s in d.text_skills if s not in textskills.SKILLS]
+        if bad or not d.text_skills:
+            raise UserError(f"config data.text_skills: unknown skill {(bad or [''])[0]!r}; known: "
+                            + ", ".join(textskills.SKILLS))
+    checks = [(min(d.text_samples, d.text_turns, d.text_valid, d.text_test, d.text_window) >= 1,
+               "data.text_samples, text_turns, text_valid, text_test and text_window must be >= 1"),
+              (cfg.route == "ascii", f"data {d.path or d.dataset} is text only: train it on route: ascii (the LLM "
+                                     "alone, saved as a causal LM), or make it stages[i].data of a kind: text stage "
+                                     "of this LLaVA run"),
+              (cfg.backend == "local", "text data trains locally; the mistral-api backend is for classification"),
+              (cfg.train.train_file is None, "train.train_file is for classification datasets")]
+    for ok, msg in checks:
+        if not ok:
+            raise UserError(f"config: {msg}")
 
 
 def _validate_llava(cfg: RunConfig) -> None:

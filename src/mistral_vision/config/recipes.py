@@ -10,15 +10,18 @@ from __future__ import annotations
 import dataclasses
 
 from ..errors import UserError
-from .schema import PARTS, RunConfig, StageConfig, VisionConfig
+from .schema import PARTS, STAGE_KINDS, TEXT_PARTS, RunConfig, StageConfig, VisionConfig
+
 
 def default_stages(cfg) -> tuple[StageConfig, ...]:
     """The ASCII route's single stage is plain training (``train.lr``, ``train.epochs``); the LLaVA
     route defaults to LLaVA-1.5's recipe: "align" (projector only, lr 1e-3, 1 epoch), then
-    "instruct" (projector + the LLM at 2e-5, or LoRA at 2e-4 with the projector at 2e-5)."""
+    "instruct" (projector + the LLM at 2e-5, or LoRA at 2e-4 with the projector at 2e-5). Text-only data
+    trains one ``text`` stage."""
     lora = cfg.model.lora.enabled
     if cfg.route == "ascii":
-        return (StageConfig("train", {"llm-lora" if lora else "llm": cfg.train.lr}),)
+        return (StageConfig("train", {"llm-lora" if lora else "llm": cfg.train.lr},
+                            kind="text" if _text_only(cfg) else "vision"),)
     instruct = {"projector": 2e-5, "llm-lora": 2e-4} if lora else {"projector": 2e-5, "llm": 2e-5}
     return (StageConfig("align", {"projector": 1e-3}, epochs=1.0), StageConfig("instruct", instruct, epochs=1.0))
 
@@ -33,6 +36,7 @@ def resolve_stages(cfg) -> tuple[StageConfig, ...]:
         bad = sorted(set(trainable) - set(PARTS))
         if bad:
             raise UserError(f"config {where}: unknown part {bad[0]!r}; known parts: {', '.join(PARTS)}")
+        _check_kind(cfg, st, trainable, where)
         if cfg.route == "ascii" and set(trainable) - {"llm", "llm-lora"}:
             raise UserError(f"config {where}: the ascii route has no vision tower or projector; parts: llm, llm-lora")
         if "llm" in trainable and "llm-lora" in trainable:
@@ -50,7 +54,7 @@ def resolve_stages(cfg) -> tuple[StageConfig, ...]:
         batch = st.batch_size or cfg.train.batch_size
         if epochs <= 0 or batch < 1:
             raise UserError(f"config {where}: epochs must be > 0 and batch_size >= 1")
-        if st.data is not None and not _questions(cfg):
+        if st.kind != "text" and st.data is not None and not _questions(cfg):
             raise UserError(f"config {where}: stage data is for question sets (mnist-vqa, fashion-vqa, llava-json)")
         template = st.template if st.template is not None else cfg.prompt.chat_template
         _check_stage_template(cfg, st, template, where)
@@ -58,6 +62,30 @@ def resolve_stages(cfg) -> tuple[StageConfig, ...]:
                                        warmup_steps=st.warmup_steps if st.warmup_steps is not None
                                        else cfg.train.warmup_steps))
     return tuple(out)
+
+
+def _check_kind(cfg, st: StageConfig, trainable: dict, where: str) -> None:
+    """A known kind; a text stage trains the LLM alone on text the run or the stage names; text-only data
+    has no images for a vision stage."""
+    from ..data.textdata import check_stage_text
+
+    if st.kind not in STAGE_KINDS:
+        raise UserError(f"config {where}: unknown stage kind {st.kind!r}; known: {', '.join(STAGE_KINDS)}")
+    if st.kind == "vision":
+        if _text_only(cfg):
+            raise UserError(f"config {where}: the run's data is text only; give this stage kind: text")
+        return
+    other = sorted(set(trainable) - set(TEXT_PARTS))
+    if other:
+        raise UserError(f"config {where}: a text stage trains the LLM only ({' or '.join(TEXT_PARTS)}), "
+                        f"not {other[0]!r}")
+    check_stage_text(cfg.data, st.data, where)
+
+
+def _text_only(cfg) -> bool:
+    from ..data.textdata import is_text_data
+
+    return is_text_data(cfg.data)
 
 
 def _check_stage_template(cfg, st: StageConfig, template: str | None, where: str) -> None:
@@ -74,7 +102,9 @@ def _check_stage_template(cfg, st: StageConfig, template: str | None, where: str
         raise UserError(f"config {where}: {e}") from None
     if template not in CAPTION_TEMPLATES:
         return
-    if _questions(cfg):
+    if st.kind == "text":
+        asks, what = True, "its text holds conversations"
+    elif _questions(cfg):
         asks = st.data in (None, "all", "questions")     # a LLaVA JSON path is checked when it is read (tasks/)
         what = f"its data ({st.data or 'all'}) holds questions"
     else:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 BACKENDS = ("local", "mistral-api")
-DATA_FORMATS = ("idx", "llava-json")
+DATA_FORMATS = ("idx", "llava-json", "text")
 TOKENIZER_KINDS = ("default", "ascii-bpe")
 DTYPES = ("float32", "bfloat16", "float16")
 MIXED_PRECISIONS = ("no", "bf16", "fp16")
@@ -29,6 +29,8 @@ SELECT_METHODS = {"random": (), "stratified": ("field", "allocation"), "handpick
 SELECT_NEEDS_RUN = ("loss", "kcenter", "clusters")     # handpicked takes a run's losses if given one
 SELECT_CHOICES = {"allocation": ("proportional", "balanced"), "measure": ("loss", "el2n"),
                   "band": ("high", "middle", "ccs"), "embedding": ("image-mean", "answer-hidden", "tower-pooled")}
+STAGE_KINDS = ("vision", "text")               # text: the LLM alone on text-only data (language pretraining)
+TEXT_PARTS = ("llm", "llm-lora")               # what a text stage may train
 # Fields checked by membership alone: dotted key -> its choices (the tests walk this table).
 CHOICES = {"backend": BACKENDS, "data.format": DATA_FORMATS, "tokenizer.kind": TOKENIZER_KINDS, "model.dtype": DTYPES,
            "train.mixed_precision": MIXED_PRECISIONS, "train.loss_reduction": LOSS_REDUCTIONS,
@@ -57,10 +59,13 @@ class SelectConfig:
 class DataConfig:
     dataset: str = "mnist"            # registry id: mnist | fashion-mnist (classification), mnist-vqa |
                                       # fashion-vqa (synthetic questions about 2x2 canvases, data/vqa.py)
-    format: str = "idx"               # idx: a registered dataset; llava-json: LLaVA conversation files (path ...)
-    path: str | None = None           # llava-json: the training file
-    valid_path: str | None = None     # llava-json: the validation questions (with answers)
-    test_path: str | None = None      # llava-json: the test questions (with answers)
+                                      # | text-skills (generated text-only skills, data/textskills.py)
+    format: str = "idx"               # idx: a registered dataset; llava-json: LLaVA conversation files (path ...);
+                                      # text: a user's text corpus at path (.txt plain text, .jsonl chat,
+                                      # .json LLaVA JSON without images), for text stages (data/textdata.py)
+    path: str | None = None           # llava-json, text: the training file
+    valid_path: str | None = None     # llava-json, text: the validation questions (LLaVA JSON with answers)
+    test_path: str | None = None      # llava-json, text: the test questions (LLaVA JSON with answers)
     image_folder: str | None = None   # llava-json: image paths are relative to it
     valid_image_folder: str | None = None  # llava-json: the valid file's, if not image_folder (ScienceQA: images/val)
     test_image_folder: str | None = None   # llava-json: the test file's, if not image_folder
@@ -83,6 +88,14 @@ class DataConfig:
     vqa_seed: int = 0                 # the questions and canvases of every split
     select: SelectConfig | str | None = None   # train on a subset: a method's spec (resolved into
                                                # RUN/selection/ before training) or a selection.json path
+    # Text-only data of text stages (text-skills, or a user corpus; data/textdata.py).
+    text_samples: int = 20000         # text-skills: training conversations
+    text_turns: int = 4               # text-skills: questions per training conversation
+    text_valid: int = 1000            # text-skills: held-out single questions (valid), scored per skill
+    text_test: int = 2000             # text-skills: held-out single questions (test, another seed)
+    text_skills: tuple[str, ...] | None = None   # None: every skill of data/textskills.py
+    text_seed: int = 0                # text-skills: the conversations and held-out questions
+    text_window: int = 256            # a plain .txt corpus: tokens per training window (loss on every token)
 
 
 @dataclass(frozen=True)
@@ -129,8 +142,10 @@ class LoraConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    backbone: str = "mistral-tiny"    # registry id, or hf:<local path or hub id>
-    # Shape of the tiny random-init presets (ignored for checkpoints).
+    backbone: str = "mistral-tiny"    # registry id, or hf:<local path or hub id> (a pretraining run's model/)
+    pretrain: str | None = None       # a text-only config whose run's model/ is the hf: backbone: built first
+                                      # if absent (`mistral-vision pretrain`), reused once finished
+    # Shape of the tiny random-init presets (ignored for checkpoints, but a pretrained tiny LLM's must match).
     hidden_size: int = 128
     num_layers: int = 4
     num_heads: int = 4
@@ -171,9 +186,12 @@ class StageConfig:
     batch_size: int | None = None     # None: train.batch_size
     warmup_steps: int | None = None   # None: train.warmup_steps
     init_from: str | None = None      # start from a finished stage of another run: RUN_DIR/stages/<i>-<name>
-    data: str | None = None           # question sets: all (None) | captions | questions | a LLaVA JSON path
+    data: str | None = None           # question sets: all (None) | captions | questions | a LLaVA JSON path;
+                                      # kind text: text-skills | a .txt / .jsonl / .json file (None: data.*)
     image_folder: str | None = None   # with a LLaVA JSON path: its image folder (None: data.image_folder)
     template: str | None = None       # chat template of this stage (models/chat_templates.py id); None:
+    kind: str = "vision"              # vision: the run's data; text: the LLM alone (llm or llm-lora) on text, the
+                                      # run's or this stage's data (last field: stages are built positionally)
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,18 @@ def from_vqa(split, with_conversations: bool) -> QuestionSet:
     return qs
 
 
+def from_samples(samples: list[dict], name: str) -> QuestionSet:
+    """A text-only question set from LLaVA-JSON-shaped samples made in memory (generated text, a chat file's
+    conversations): ``type`` (default ``open``) and ``candidates`` keys as in a file."""
+    qs = QuestionSet(name, [])
+    for s in samples:
+        turns = [(t["from"], t["value"]) for t in s["conversations"]]
+        answer = turns[-1][1] if turns and turns[-1][0] == "gpt" else None
+        cands = tuple(str(c) for c in s["candidates"]) if s.get("candidates") else None
+        qs.items.append(Item(str(s["id"]), -1, turns, str(s.get("type", "open")), cands, answer))
+    return qs
+
+
 def vqa_json_samples(split, with_conversations: bool, image_name) -> list[dict]:
     """LLaVA JSON samples of a synthetic split (``image_name(row)`` -> the path in the image folder)."""
     qs = from_vqa(split, with_conversations)
@@ -177,14 +189,19 @@ def load_questions(d, split: str, conversations: bool = False, path: str | None 
     of one (its chosen samples). ``selection``: a selection.json of the run's training pool (``data.select``,
     ``data/selection.py``): only its chosen items, refused if it was made from other data."""
     from .selection import file_sha256, generated_sha256, image_name, is_manifest, manifest_questions, select_questions
+    from .textdata import conversations_file, is_text_dataset, skills_set
     from .vqa import is_vqa
 
-    if path is None and d.format != "llava-json" and is_vqa(d.dataset):
+    if path is None and d.format == "idx" and is_vqa(d.dataset):
         sp = vqa_split(d, split)
         qs = from_vqa(sp, conversations)
         if selection is not None:
             sha = generated_sha256(vqa_json_samples(sp, True, image_name), sp.images)
             qs = select_questions(qs, selection, sha, f"the {d.dataset} training conversations of this config")
+    elif path is None and d.format == "idx" and is_text_dataset(d.dataset):
+        qs = skills_set(d, split, conversations)
+    elif path is None and d.format == "text" and split == "train":
+        qs = conversations_file(d.path, "data.path")
     elif path is not None and is_manifest(path):
         qs = manifest_questions(path, d.image_folder)
     else:
@@ -203,18 +220,21 @@ def load_questions(d, split: str, conversations: bool = False, path: str | None 
 
 
 def is_question_set(d) -> bool:
-    """True if data config ``d`` is a question set (a VQA set or LLaVA JSON), not a classification dataset."""
+    """True if data config ``d`` is a question set (a VQA set, LLaVA JSON, or text whose held-out questions are
+    scored), not a classification dataset."""
+    from .textdata import is_text_data
     from .vqa import is_vqa
 
-    return d.format == "llava-json" or is_vqa(d.dataset)
+    return d.format in ("llava-json", "text") or is_vqa(d.dataset) or is_text_data(d)
 
 
 def label_names_for(d) -> tuple[str, ...]:
     """Class names of the data: a classification dataset's, a VQA set's base dataset's, none for LLaVA JSON."""
     from .datasets import get_dataset
+    from .textdata import is_text_data
     from .vqa import get_vqa, is_vqa
 
-    if d.format == "llava-json":
+    if d.format == "llava-json" or is_text_data(d):
         return ()
     return get_dataset(get_vqa(d.dataset).base if is_vqa(d.dataset) else d.dataset).label_names
 
@@ -223,8 +243,9 @@ def image_side(d) -> int | None:
     """The side of the square images the data's runs were trained on: 28 for a classification dataset,
     the canvas for a VQA set; None for LLaVA JSON, whose images keep their own size (the task fits them)."""
     from .images import DIGIT_SIDE
+    from .textdata import is_text_data
     from .vqa import CELL, is_vqa
 
-    if d.format == "llava-json":
+    if d.format == "llava-json" or is_text_data(d):
         return None
     return d.grid * CELL if is_vqa(d.dataset) else DIGIT_SIDE

@@ -75,8 +75,9 @@ PHRASINGS = {
 def get_vqa(name: str) -> VqaSpec:
     if name not in VQA_DATASETS:
         from .datasets import DATASETS
+        from .textdata import TEXT_DATASETS
 
-        raise one_of("dataset", name, list(DATASETS) + list(VQA_DATASETS))
+        raise one_of("dataset", name, list(DATASETS) + list(VQA_DATASETS) + list(TEXT_DATASETS))
     return VQA_DATASETS[name]
 
 

@@ -56,6 +56,7 @@ def resolve_questions(cfg, dataset=None, split=None, questions=None, image_folde
     from dataclasses import replace
 
     from ..data.questions import from_llava_json, load_questions
+    from ..data.textdata import is_text_dataset
     from ..data.vqa import get_vqa, is_vqa
 
     if questions is not None:
@@ -71,9 +72,12 @@ def resolve_questions(cfg, dataset=None, split=None, questions=None, image_folde
         if d.format == "idx" and d.dataset != dataset:
             raise UserError(f"this run was trained on {d.dataset}; it cannot answer {dataset}")
         d = replace(d, dataset=dataset, format="idx")
-    elif not (d.format == "llava-json" and dataset == "llava-json"):
-        raise UserError(f"{dataset!r} is not a question set; known: fashion-vqa, llava-json (the run's "
-                        "data.valid_path / test_path), mnist-vqa; or --questions FILE")
+    elif is_text_dataset(dataset):
+        if not (d.format == "idx" and d.dataset == dataset):
+            raise UserError(f"this run was not trained on {dataset}; it has no held-out {dataset} questions")
+    elif not (d.format in ("llava-json", "text") and dataset == d.format):
+        raise UserError(f"{dataset!r} is not a question set; known: fashion-vqa, llava-json or text (the run's "
+                        "data.valid_path / test_path), mnist-vqa, text-skills; or --questions FILE")
     qs = load_questions(d, split, conversations=False)
     return qs.subset(limit), f"{dataset}-{split}"
 

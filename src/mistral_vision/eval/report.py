@@ -163,6 +163,10 @@ def _tokenizer_words(cfg) -> str:
 
 
 def _headline(cfg) -> str:
+    from ..data.textdata import is_text_data, stage_text
+
+    if is_text_data(cfg.data):
+        return f"Text **{stage_text(cfg.data, None)}** (text only: the LLM alone, saved as a causal LM)"
     if cfg.route == "llava":
         from ..models.vision import get_tower, strategy_of
 

@@ -113,6 +113,10 @@ def _stages_table(cfg, own_template: str, questions: bool) -> list[str]:
     for s in cfg.stages:
         parts = ", ".join(f"{p} ({lr:g})" for p, lr in s.trainable.items())
         data = (s.data or "all") if questions else f"{cfg.data.dataset} train"
+        if s.kind == "text":
+            from ..data.textdata import stage_text
+
+            data = f"text: {stage_text(cfg.data, s.data)}"
         rows.append(f"| {s.name} | {data} | {s.template or own_template} | {parts} | {s.epochs:g} |")
     return rows
 
@@ -121,7 +125,12 @@ def _data_lines(cfg, run_dir: Path, label_names, own_template: str, questions: b
     d = cfg.data
     summary = run_dir / "train_summary.json"
     samples = json.loads(summary.read_text()).get("train_samples") if summary.is_file() else None
-    if d.format == "llava-json":
+    from ..data.textdata import is_text_data
+
+    if is_text_data(d):
+        what = (f"text only, `text-skills` ({d.text_samples:,} generated conversations of {d.text_turns} questions)"
+                if d.format == "idx" else f"text only, `{Path(d.path).name}`")
+    elif d.format == "llava-json":
         what = f"LLaVA JSON conversations `{Path(d.path).name}` (images from `{d.image_folder}`)"
     elif label_names and d.dataset in ("mnist", "fashion-mnist"):
         what = f"`{d.dataset}` training split (classes: {', '.join(label_names)})"

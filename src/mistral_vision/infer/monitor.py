@@ -55,7 +55,7 @@ def validation_monitor(cfg, task):
 
     d = cfg.data
     if is_question_set(d):
-        if d.format == "llava-json" and not d.valid_path:
+        if d.format in ("llava-json", "text") and not d.valid_path:
             return None
         qs = load_questions(d, "valid").subset(cfg.train.eval_samples)
         return QuestionMonitor(task, qs, cfg.eval.batch_size, cfg.eval.score_eos)

@@ -229,11 +229,15 @@ def check_round_trip(tok, texts) -> None:
 # -- in a run ----------------------------------------------------------------------------
 def training_texts(cfg, limit: int) -> list[str]:
     """User-turn texts (prompt template + art) of the first ``limit`` training images, unaugmented; for
-    question sets, the first ``limit`` conversations' turns with the art in place of ``<image>``."""
+    question sets, the first ``limit`` conversations' turns with the art in place of ``<image>``; for text
+    data, its first ``limit`` texts (``data/textdata.py``)."""
     from ..data.questions import is_question_set, label_names_for
+    from ..data.textdata import corpus_texts, is_text_data, stage_text
     from ..prompts import PromptFormat
 
     d, a = cfg.data, cfg.ascii
+    if is_text_data(d):                   # a text run: its corpus (+ text-skills' word list)
+        return corpus_texts(d, stage_text(d, None), limit)
     if is_question_set(d):
         return _conversation_texts(cfg, limit)
     arts = render_split(d.dataset, "train", a.width, a.height, a.crop, a.ramp, min(limit, d.train_limit or limit),

@@ -86,6 +86,67 @@ def _detect_family(ckpt: str) -> str:
     return "mistral" if model_type == "mistral" else "llama"
 
 
+# A checkpoint folder's tokenizer: any of these files (fast, SentencePiece, byte-level BPE, Tekken).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tekken.json")
+# The tiny presets' shape: ModelConfig field -> transformers config key.
+SHAPE_KEYS = (("hidden_size", "hidden_size"), ("num_layers", "num_hidden_layers"), ("num_heads", "num_attention_heads"),
+              ("num_kv_heads", "num_key_value_heads"), ("intermediate_size", "intermediate_size"))
+
+
+def is_local_path(ckpt: str) -> bool:
+    """True if an ``hf:`` checkpoint names a folder here rather than a hub id (``name`` or ``owner/name``)."""
+    return Path(ckpt).exists() or ckpt.startswith((".", "/", "~")) or ckpt.count("/") >= 2
+
+
+def pretrained_preset(folder: Path) -> str | None:
+    """The tiny preset a saved run's LLM was trained from (a pretraining run's ``model/``), else None."""
+    meta = folder / "backbone.json"
+    if not meta.is_file():
+        return None
+    backbone = json.loads(meta.read_text()).get("backbone", "")
+    return backbone if backbone in BACKBONES and BACKBONES[backbone].is_tiny else None
+
+
+def check_checkpoint(cfg) -> None:
+    """Refuse, in one line and before anything is written, a local ``hf:`` folder that cannot be this config's
+    LLM: absent (unless ``model.pretrain`` builds it), without a tokenizer, a tokenizer larger than its embedding
+    matrix, or - for a pretrained tiny LLM (a run of this project) - a shape or vocabulary the config states
+    otherwise. Hub ids are left to transformers."""
+    mc = cfg.model
+    spec = get_backbone(mc.backbone)
+    if spec.is_tiny or not is_local_path(spec.checkpoint):
+        return
+    folder = Path(spec.checkpoint).expanduser()
+    where = f"model.backbone {mc.backbone}"
+    if not folder.is_dir():
+        if mc.pretrain:
+            return                                 # the pipeline builds it first
+        raise UserError(f"{where}: no such folder; pretrain it first (`mistral-vision pretrain CONFIG`) or set "
+                        "model.pretrain to the text-only config that builds it")
+    if not (folder / "config.json").is_file():
+        raise UserError(f"{where}: no config.json in {folder}; name a checkpoint folder (a finished run's model/)")
+    if not any((folder / f).is_file() for f in TOKENIZER_FILES):
+        raise UserError(f"{where}: no tokenizer in {folder} (none of {', '.join(TOKENIZER_FILES)}); a pretrained "
+                        "LLM is used with its own tokenizer: save it beside the weights")
+    config = json.loads((folder / "config.json").read_text())
+    config = config.get("text_config", config)
+    preset = pretrained_preset(folder)
+    rows, n_tok = config.get("vocab_size"), len(load_tokenizer(spec))
+    if rows is not None and (n_tok > rows or (preset and n_tok != rows)):
+        raise UserError(f"{where}: its tokenizer has {n_tok} tokens but its embedding matrix {rows} rows; the "
+                        "tokenizer in the folder is not the model's")
+    if preset is None:
+        return
+    for ours, theirs in SHAPE_KEYS:
+        if getattr(mc, ours) != config.get(theirs):
+            raise UserError(f"{where} is a pretrained {preset} with {theirs} {config.get(theirs)}, but the config "
+                            f"says model.{ours}: {getattr(mc, ours)}; set model.{ours}: {config.get(theirs)}")
+    if cfg.tokenizer.kind != "default":
+        raise UserError(f"{where} is a pretrained {preset} with its own tokenizer ({n_tok} tokens), but the config "
+                        f"states another vocabulary (tokenizer.kind {cfg.tokenizer.kind}, vocab_size "
+                        f"{cfg.tokenizer.vocab_size}); use tokenizer.kind: default")
+
+
 def tiny_config(spec: BackboneSpec, mcfg, tokenizer):
     """transformers config of a tiny preset, keeping the family's real architecture."""
     config_cls, _ = FAMILIES[spec.family].model_classes()

@@ -108,7 +108,7 @@ class ChatTask:
 
         stand_in = self.image_text(image)
         return self.system_messages() + [
-            {"role": "user" if role == "human" else "assistant",
+            {"role": {"human": "user", "gpt": "assistant"}.get(role, role),      # "system" stays system
              "content": text if stand_in is None else text.replace(IMAGE_PLACEHOLDER, stand_in)}
             for role, text in turns]
 

@@ -4,8 +4,10 @@ Every ``save_every`` steps a stage writes its trainable weights, optimizer, sche
 state and elapsed time to a temporary folder renamed into
 ``checkpoints/<i>-<stage>/step-N``, so a ``kill -9`` loses at most one interval. A finished
 stage writes ``stages/<i>-<stage>/`` (the weights it trained + ``done.json`` naming the stage
-and its parts), so a resumed run, or a later stage of another run (``init_from``), starts
-from exactly what that stage produced. Not for: the loop.
+and its parts + ``vocab.json``, the tokenizer's token ids), so a resumed run, or a later stage of
+another run (``init_from``), starts from exactly what that stage produced. A text stage's LLM fits
+either model: a causal LM's parameter names are found inside a LLaVA model's language model (and back),
+and a vocabulary that grew by added tokens (``<image>``) keeps the trained rows. Not for: the loop.
 """
 from __future__ import annotations
 
@@ -109,6 +111,12 @@ def load_checkpoint(model, opt, sched, ck: Path) -> dict:
     return json.loads((ck / "state.json").read_text())
 
 
+def _grown_rows(mine, saved, saved_vocab) -> bool:
+    """True if ``saved`` is an embedding matrix of the saved vocabulary and ``mine`` the same with rows added."""
+    return (saved_vocab is not None and saved.ndim == 2 and mine.ndim == 2 and saved.shape[0] == len(saved_vocab)
+            and mine.shape[0] > saved.shape[0] and mine.shape[1] == saved.shape[1])
+
+
 def bare_name(name: str) -> str:
     """A parameter's name without PEFT's wrapping, so a stage result fits a run with or without LoRA."""
     if name.startswith("base_model.model."):
@@ -116,21 +124,48 @@ def bare_name(name: str) -> str:
     return name.replace(".modules_to_save.default.", ".")
 
 
-def save_stage_result(model, stage, out: Path, info: dict) -> None:
-    """The weights ``stage`` trained (under bare names), and what it was; ``done.json`` is written last."""
+def save_stage_result(model, stage, out: Path, info: dict, vocab: dict | None = None) -> None:
+    """The weights ``stage`` trained (under bare names), the tokenizer's ``vocab`` (token -> id) they index,
+    and what it was; ``done.json`` is written last."""
     import torch
 
     with atomic_dir(out) as tmp:
         torch.save({bare_name(k): v for k, v in trainable_state(model).items()}, tmp / "state.pt")
+        if vocab is not None:
+            write_json(tmp / VOCAB_FILE, vocab)
         write_json(tmp / "done.json", {"stage": asdict(stage), **info})
+
+
+VOCAB_FILE = "vocab.json"
+# A causal LM's parameter names and the same LLM's inside a LLaVA model (either way round).
+_LLM_PREFIXES = (("model.", "model.language_model."), ("model.language_model.", "model."))
+
+
+def check_same_family(cfg, stage_dir: Path, who: str) -> None:
+    """Refuse a stage of a run whose LLM is of the other family (Mistral vs LLaMA): the names and even the
+    shapes may fit, the architecture does not."""
+    from ..config import load_run_config
+    from ..models.backbones import get_backbone
+
+    src = Path(stage_dir).parent.parent
+    if not (src / "config.json").is_file():
+        return
+    theirs = load_run_config(src).model.backbone
+    a, b = get_backbone(theirs).family, get_backbone(cfg.model.backbone).family
+    if a != b:
+        raise UserError(f"{who}: {stage_dir} is a stage of a {a} run ({theirs}), but this run's backbone "
+                        f"{cfg.model.backbone} is {b}; start from a run of the same family")
 
 
 def is_done(stage_dir: Path) -> bool:
     return (stage_dir / "done.json").is_file() and (stage_dir / "state.pt").is_file()
 
 
-def load_stage_result(model, stage_dir: Path, expect=None, who: str = "") -> dict:
-    """Load a finished stage's weights into ``model``; refuse a missing or incompatible one in one line."""
+def load_stage_result(model, stage_dir: Path, expect=None, who: str = "", vocab: dict | None = None) -> dict:
+    """Load a finished stage's weights into ``model``; refuse a missing or incompatible one in one line.
+
+    ``vocab`` (this run's tokenizer, token -> id): each token the stage was trained with must keep its id here;
+    embedding rows of tokens added since (``<image>``) keep this model's values."""
     import torch
 
     where = who or str(stage_dir)
@@ -141,6 +176,14 @@ def load_stage_result(model, stage_dir: Path, expect=None, who: str = "") -> dic
     if expect is not None and done["stage"] != asdict(expect):
         raise UserError(f"{where}: {stage_dir} was trained as {done['stage']} but this run's stage is {asdict(expect)}; "
                         "use a new run name")
+    saved_vocab = (json.loads((stage_dir / VOCAB_FILE).read_text()) if (stage_dir / VOCAB_FILE).is_file()
+                   else None)
+    if vocab is not None and saved_vocab is not None:
+        bad = next((t for t, i in saved_vocab.items() if vocab.get(t) != i), None)
+        if bad is not None:
+            raise UserError(f"{where}: {stage_dir} was trained with another tokenizer (token {bad!r} is id "
+                            f"{saved_vocab[bad]} there, {vocab.get(bad)} here); give this run that run's tokenizer "
+                            "(tokenizer.path: RUN/tokenizer, or model.backbone: hf:RUN/model)")
     state = torch.load(stage_dir / "state.pt", map_location="cpu", weights_only=True)
     own = model.state_dict()
     # PEFT keeps a frozen original beside a saved module's trained copy: the copy takes the weights.
@@ -148,6 +191,11 @@ def load_stage_result(model, stage_dir: Path, expect=None, who: str = "") -> dic
     mapped = {}
     for k, v in state.items():
         mine = by_bare.get(k)
+        for a, b in _LLM_PREFIXES:
+            if mine is None and k.startswith(a):
+                mine = by_bare.get(b + k[len(a):])
+        if mine is not None and _grown_rows(own[mine], v, saved_vocab):
+            v = torch.cat([v.to(own[mine].dtype), own[mine][len(v):].detach().cpu()])
         if mine is None or own[mine].shape != v.shape:
             got = "absent" if mine is None else f"shape {tuple(own[mine].shape)}"
             raise UserError(f"{where}: {stage_dir} does not fit this model ({k}: saved {tuple(v.shape)}, here {got}); "

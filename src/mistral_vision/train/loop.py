@@ -26,8 +26,8 @@ from ..config import RunConfig, dump_config, inference_template, resolve_stages
 from ..errors import UserError
 from ..io import read_jsonl_tolerant, write_json, write_jsonl
 from .batches import answer_loss
-from .checkpoints import (check_resumable, checkpoints, has_training_state, is_done, load_checkpoint,
-                          load_stage_result, save_checkpoint, save_stage_result, stage_key)
+from .checkpoints import (check_resumable, check_same_family, checkpoints, has_training_state, is_done,
+                          load_checkpoint, load_stage_result, save_checkpoint, save_stage_result, stage_key)
 from .log import Curve, LogLines, Window, check_tracker, finish_trackers, tracker_kwargs
 from .precision import (accelerator, autocast_precision, enable_activation_checkpointing, keep_trainable_fp32,
                         restore_dtypes)
@@ -60,7 +60,9 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
     from ..data.datasets import load_split
     from ..data.questions import is_question_set, label_names_for, load_questions
     from ..data.selection import select_images, selection_file
-    from ..models.build import build_run_model, is_saved, save_run_model
+    from ..models.build import build_run_model, is_saved, save_run_model, text_tokenizer
+    from ..data.textdata import is_text_data
+    from ..models.backbones import check_checkpoint
     from ..tasks import make_task
 
     run_dir = cfg.run_dir
@@ -74,10 +76,13 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
     elif has_training_state(run_dir):
         raise UserError(f"{run_dir} already holds a training run; pass --resume to continue it or choose a new name")
     stages = resolve_stages(cfg)
+    check_checkpoint(cfg)                        # again: model.pretrain may have built it since validation
     for i, stage in enumerate(stages):           # refused before anything is written or built
         if stage.init_from and not is_done(Path(stage.init_from)):
             raise UserError(f"stages[{i}].init_from: no finished stage at {stage.init_from} (done.json and state.pt "
                             "missing); train that stage first or point init_from at a finished one")
+        if stage.init_from:
+            check_same_family(cfg, Path(stage.init_from), f"stages[{i}].init_from")
     selection = selection_file(cfg.data, run_dir)      # data.select: the subset chosen before training (or one line)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
@@ -97,7 +102,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
     if tc.gradient_checkpointing:
         enable_activation_checkpointing(model)
     d = cfg.data
-    if tc.train_file:
+    if tc.train_file or is_text_data(d):          # text-only runs: every stage reads its own text (source.py)
         data = None
     elif is_question_set(d):
         data = load_questions(d, "train", conversations=True, selection=selection)
@@ -109,11 +114,12 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
     sources = {}
 
     def source_of(stage):          # stages that read the same data with the same chat template share one source
-        key = (stage.data, stage.template)
+        key = (stage.kind, stage.data, stage.template)
         if key not in sources:
             sources[key] = training_source(cfg, make_task(cfg, processor, names, stage.template), data, stage)
         return sources[key]
 
+    vocab = text_tokenizer(processor).get_vocab()     # kept with each stage result: init_from checks it
     source = source_of(stages[0])
     monitor = monitor_factory(cfg, task) if (monitor_factory and tc.eval_every and source.task is not None) else None
     metrics_path = run_dir / "metrics.jsonl"
@@ -132,12 +138,12 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
             log(f"      stage {key}: done earlier ({done['steps']} steps), weights reloaded")
             continue
         if stage.init_from:
-            load_stage_result(model, Path(stage.init_from), who=f"stages[{i}].init_from")
+            load_stage_result(model, Path(stage.init_from), who=f"stages[{i}].init_from", vocab=vocab)
             log(f"      stage {key}: starting from {stage.init_from}")
         info = _fit_stage(cfg, acc, model, task, source_of(stage), stage, i, step_base, resume, monitor, progress, log)
         acc.wait_for_everyone()
         if main:
-            save_stage_result(model, stage, result_dir, info)
+            save_stage_result(model, stage, result_dir, info, vocab)
         step_base += info["steps"]
         wall += info["wall_s"]
         totals.append(info)

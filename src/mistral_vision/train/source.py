@@ -1,7 +1,9 @@
 """Where training examples come from: a registered dataset (encoded by the run's task fresh
 each epoch, with optional augmentation), a question set's conversations (the same, every
 assistant turn trained; a stage may take only its captions or its questions, or a LLaVA JSON
-file of its own or a selection.json of one), or a chat JSONL file (fixed). Not for: batching or the loop.
+file of its own or a selection.json of one), a chat JSONL file (fixed), or a text stage's text
+(``data/textdata.py``: generated or file conversations, every assistant turn trained; plain text in token
+windows, every token trained). Not for: batching or the loop.
 """
 from __future__ import annotations
 
@@ -96,7 +98,8 @@ class ConversationSource:
         if self._fixed is not None:
             return self._fixed
         images = self.qset.images
-        if any(self.augment.values()):
+        moving = any(self.augment.values()) and len(images) > 0     # text-only sets have no images to move
+        if moving:
             if not isinstance(images, (list, np.ndarray)) or len({np.shape(im) for im in images}) != 1:
                 raise UserError("train.augment_* needs images of one size held in memory (the VQA sets); "
                                 "turn augmentation off for this LLaVA JSON data")
@@ -104,14 +107,58 @@ class ConversationSource:
         keep = None if self.task.text_sees_pixels else self._pairs
         out = self.task.conversation_examples(self.qset.items, images, keep)
         self._pairs = out.pairs
-        if not any(self.augment.values()):
+        if not moving:
             self._fixed = out
         return out
 
 
+class PlainTextSource:
+    """A plain-text corpus cut into windows of ``window`` tokens (BOS first), the loss on every token: no chat
+    template, no answers - language modelling as pretraining does it."""
+
+    def __init__(self, path: str, task, window: int):
+        from ..data.textdata import plain_text
+
+        self.task = task
+        tok = task.tokenizer
+        text = plain_text(path)
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        if tok.unk_token_id is not None and tok.unk_token_id in ids:
+            from ..models.tokenizer import check_no_unknown
+
+            check_no_unknown(tok, ids, text, path)
+        bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
+        step = max(window - len(bos), 1)
+        chunks = [ids[i:i + step] for i in range(0, len(ids), step)]
+        pairs = [(bos + c, [IGNORE] * len(bos) + c) for c in chunks if len(bos + c) >= 2]
+        if not pairs:
+            raise UserError(f"{path}: too short to train on ({len(ids)} tokens)")
+        self.examples = Examples(pairs)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def epoch_examples(self, epoch: int) -> Examples:
+        return self.examples
+
+
+def text_source(cfg, task, stage):
+    """A text stage's examples: ``text-skills`` conversations, a chat / LLaVA JSON file's, or plain-text windows."""
+    from ..data.textdata import conversations_file, is_text_dataset, skills_set, stage_text, text_kind
+
+    src = stage_text(cfg.data, stage.data)
+    if is_text_dataset(src):
+        return ConversationSource(cfg, task, skills_set(cfg.data, "train", True))
+    if text_kind(src, f"stage {stage.name}: data") == "plain":
+        return PlainTextSource(src, task, cfg.data.text_window)
+    return ConversationSource(cfg, task, conversations_file(src, f"stage {stage.name}: data"))
+
+
 def training_source(cfg, task, data, stage=None):
-    """Examples of ``cfg.train.train_file`` if set (ASCII route), of a question set's conversations (those
-    ``stage.data`` selects), else of the training split ``data``."""
+    """Examples of a text stage's text, of ``cfg.train.train_file`` if set (ASCII route), of a question set's
+    conversations (those ``stage.data`` selects), else of the training split ``data``."""
+    if getattr(stage, "kind", "vision") == "text":
+        return text_source(cfg, task, stage)
     if cfg.train.train_file:              # config validation keeps this to the ascii route
         return ChatFileSource(cfg.train.train_file, task.tokenizer)
     from ..data.questions import QuestionSet, load_questions
