@@ -140,6 +140,8 @@ def run_cell(backbone, width, lr, train, valid, vocab_size, args) -> dict:
         if step % args.eval_every == 0:
             acc = accuracy(model, valid)
             curve.append([step, round(acc, 4), round(float(loss.detach()), 4)])
+            if args.verbose:
+                print(f"  step {step}: valid {acc:.1%} loss {float(loss.detach()):.4f}", flush=True)
             if acc >= TARGET and learned is None:
                 learned = step
                 if not args.full_curve:
@@ -162,12 +164,15 @@ def main(argv=None) -> None:
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--train-size", type=int, default=20000)
+    ap.add_argument("--verbose", action="store_true", help="print every evaluation")
     ap.add_argument("--full-curve", action="store_true", help="keep training after 95%% (curves for plots)")
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench-lookup"))
     args = ap.parse_args(argv)
     import torch
 
-    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    # one thread unless told: this model is too small for two to help, and a second thread on a shared
+    # machine spin-waits (measured: 1.3 steps/s with 2 threads under load against ~10 alone)
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))
     train_rows = probe(args.train_size, 1000 + args.seed, args.type)
     valid_rows = probe(1000, 2, args.type)
     words = sorted({w for t, a, c in train_rows + valid_rows for w in WORD.findall(t) + [a, *c]})
