@@ -27,7 +27,6 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--threads", type=int, default=1)    # one: a second OpenMP thread on a busy core stalls
     args = ap.parse_args(argv)
-    import numpy as np
     import torch
 
     from mistral_vision.config import SelectConfig

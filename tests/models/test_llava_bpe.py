@@ -4,7 +4,6 @@ The learned pieces are new rows of the checkpoint's embedding matrix. Under LoRA
 frozen, so unless the pieces are PEFT trainable tokens (as on the ASCII route), they keep their
 initial rows - the mean of the pieces' sub-tokens - for the whole run.
 """
-import numpy as np
 import torch
 
 from mistral_vision.config import load_config
