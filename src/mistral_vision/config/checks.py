@@ -161,14 +161,14 @@ def check_select(s: SelectConfig, where: str, given: set[str] | None = None) -> 
     if stray:
         takes = ", ".join(flag(k) for k in SELECT_METHODS[s.method]) or "no parameters besides keep and seed"
         raise UserError(f"{flag(stray[0])} is not a parameter of selection method {s.method} (it takes {takes})")
-def _validate_pretrain(cfg: RunConfig) -> None:
-    from pathlib import Path
 
+
+def _validate_pretrain(cfg: RunConfig) -> None:
     if not cfg.model.backbone.startswith("hf:"):
         raise UserError(f"config model.pretrain builds the LLM of model.backbone hf:RUNS/<name>/model; this config's "
                         f"backbone is {cfg.model.backbone}")
-    if not Path(cfg.model.pretrain).is_file():
-        raise UserError(f"config model.pretrain {cfg.model.pretrain}: config file not found")
+    # The file itself is read (and a missing one refused) only when the LLM has to be built: the
+    # path is relative to where the run starts, like runs_dir and the hf: folder it builds.
 
 
 def _validate_text_data(cfg: RunConfig) -> None:
