@@ -30,13 +30,17 @@ SHIPPED = {
                              {"align": TOWER, "instruct": ALL_PARTS}),
     "fashion-llava-cpu.yaml": ("fashion-llava-cpu", "llava", "fashion-mnist", "mistral-tiny", "clip-tiny", "default",
                                None, {"align": TOWER, "instruct": ALL_PARTS}),
-    # question sets: the LLM trains from the first stage (captions), then on everything
+    # question sets: the random-init LLM trains from the first stage (captions), then on everything
     "mnist-vqa-ascii-cpu.yaml": ("mnist-vqa-ascii-cpu", "ascii", "mnist-vqa", "mistral-tiny", None, "ascii-bpe",
                                  "20x20", {"captions": {"llm"}, "instruct": {"llm"}}),
     "mnist-vqa-llava-cpu.yaml": ("mnist-vqa-llava-cpu", "llava", "mnist-vqa", "mistral-tiny", "clip-tiny",
                                  "ascii-bpe", None, {"captions": ALL_PARTS, "instruct": ALL_PARTS}),
     "fashion-vqa-llava-cpu.yaml": ("fashion-vqa-llava-cpu", "llava", "fashion-vqa", "mistral-tiny", "clip-tiny",
                                    "ascii-bpe", None, {"captions": ALL_PARTS, "instruct": ALL_PARTS}),
+    # LLaVA-1.5's recipe on the lab's pretrained tiny LLM: align with the LLM frozen, then everything
+    "mnist-vqa-llava-pretrained-cpu.yaml": ("mnist-vqa-llava-pretrained-cpu", "llava", "mnist-vqa",
+                                            "hf:runs/pretrain-mistral-tiny/model", "clip-tiny", "default", None,
+                                            {"align": TOWER, "instruct": ALL_PARTS}),
     # language pretraining: the LLM alone on generated text, matched in parameters across the two families
     "pretrain/mistral-tiny.yaml": ("pretrain-mistral-tiny", "ascii", "text-skills", "mistral-tiny", None, "ascii-bpe",
                                    "14x14", {"text": {"llm": 5e-4}}),

@@ -133,6 +133,8 @@ def tiny_stand_in(path: Path, data_dir: Path, tmp_path: Path) -> list[str]:
             "model.num_kv_heads=1", "model.intermediate_size=32", "model.max_position_embeddings=4096",
             "train.mixed_precision='no'", "train.gradient_checkpointing=false", "train.eval_every=0",
             "eval.tta=none", "tokenizer.train_images=64", "tokenizer.vocab_size=600"]
+    if raw.model.pretrain:                    # the lab's pretrained tiny LLM: a random tiny one, nothing built
+        over.append("model.pretrain=null")
     if not spec.is_tiny and raw.prompt.chat_template is None:      # the checkpoint's own template, offline: its family's
         over.append("prompt.chat_template=" + (spec.chat_template or ("llama-2" if spec.family == "llama" else "mistral")))
     if raw.vision is not None:
