@@ -28,7 +28,7 @@ def measure(cfg, run_dir, n: int) -> dict:
 
     import torch
 
-    from mistral_vision.data.questions import label_names_for, load_questions
+    from mistral_vision.data.run_data import label_names_for, load_questions
     from mistral_vision.infer.questions import QuestionAnswerer
     from mistral_vision.models.build import build_run_model, load_run_model
     from mistral_vision.tasks import make_task

@@ -91,7 +91,8 @@ def main(argv=None) -> list[dict]:
     import torch
 
     from mistral_vision.config import load_config
-    from mistral_vision.data.questions import QuestionSet, load_questions
+    from mistral_vision.data.questions import QuestionSet
+    from mistral_vision.data.run_data import load_questions
     from mistral_vision.select.features import FEATURE_KINDS, MEASURES
 
     rows, out = [], []

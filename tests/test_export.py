@@ -49,7 +49,7 @@ def digit() -> np.ndarray:
 
 
 def run_task(run: Path):
-    from mistral_vision.data.questions import label_names_for
+    from mistral_vision.data.run_data import label_names_for
     from mistral_vision.models.build import load_run_processor
     from mistral_vision.tasks import make_task
 

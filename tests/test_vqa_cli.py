@@ -68,7 +68,7 @@ def test_run_writes_per_type_metrics_for_every_split(vqa_run):
 def test_scored_answers_are_candidates_and_captions_are_generated(vqa_run):
     _, run = vqa_run
     recs = [json.loads(line) for line in (run / "eval" / "mnist-vqa-valid" / "answers.jsonl").read_text().splitlines()]
-    from mistral_vision.data.questions import load_questions
+    from mistral_vision.data.run_data import load_questions
     from mistral_vision.config import load_run_config
 
     qs = load_questions(load_run_config(run).data, "valid")
@@ -86,7 +86,7 @@ def test_scored_probabilities_equal_full_sequence_likelihoods(vqa_run):
     """The cached candidate scoring gives the softmax of each candidate's teacher-forced log-likelihood."""
     _, run = vqa_run
     from mistral_vision.config import load_run_config
-    from mistral_vision.data.questions import label_names_for, load_questions
+    from mistral_vision.data.run_data import label_names_for, load_questions
     from mistral_vision.infer.questions import QuestionAnswerer
     from mistral_vision.models.build import load_run_model
     from mistral_vision.tasks import make_task

@@ -184,7 +184,7 @@ def run(config_path: str | Path | None, overrides: list[str] | None = None, prog
     run_dir = cfg.run_dir
     d, a = cfg.data, cfg.ascii
     unavailable = {}                              # split -> why its files are missing (said once, in the log)
-    from .data.questions import is_question_set
+    from .data.run_data import is_question_set
 
     questions = is_question_set(d)
     from .data.textdata import is_text_data

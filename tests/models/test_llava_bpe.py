@@ -7,7 +7,7 @@ initial rows - the mean of the pieces' sub-tokens - for the whole run.
 import torch
 
 from mistral_vision.config import load_config
-from mistral_vision.data.questions import label_names_for, load_questions
+from mistral_vision.data.run_data import label_names_for, load_questions
 from mistral_vision.models.backbones import get_backbone, load_tokenizer
 from mistral_vision.models.build import build_run_model, load_run_model, save_run_model
 from mistral_vision.tasks import make_task

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from mistral_vision.config import load_config, load_run_config
-from mistral_vision.data.questions import Item, QuestionSet, load_questions
+from mistral_vision.data.questions import Item, QuestionSet
+from mistral_vision.data.run_data import load_questions
 from mistral_vision.errors import UserError
 from mistral_vision.select import feature_cache, features
 from mistral_vision.select.features import check_run_fits, run_features, run_losses

@@ -106,7 +106,7 @@ def test_a_stage_trains_on_a_selection_of_its_own_file(data_dir, tmp_path, capsy
 
 
 def test_a_selection_made_from_other_data_is_refused_in_one_line(data_dir, tmp_path, capsys):
-    from mistral_vision.data.questions import load_questions
+    from mistral_vision.data.run_data import load_questions
 
     folder = sqa_files(tmp_path)
     assert main(["select", str(folder / "train.json"), "--image-folder", str(folder / "images"), "--method",

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mistral_vision.config import load_config
-from mistral_vision.data.questions import label_names_for, load_questions
+from mistral_vision.data.run_data import label_names_for, load_questions
 from mistral_vision.models.build import build_run_model
 from mistral_vision.tasks import make_task
 from mistral_vision.train.batches import answer_loss

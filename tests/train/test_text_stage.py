@@ -44,7 +44,7 @@ def test_a_text_stage_trains_only_the_llm(data_dir, tmp_path):
 
 
 def test_stage_0_reads_text_and_later_stages_the_run_images(data_dir):
-    from mistral_vision.data.questions import load_questions
+    from mistral_vision.data.run_data import load_questions
     from mistral_vision.models.build import build_run_model
     from mistral_vision.tasks import make_task
     from mistral_vision.train.source import training_source

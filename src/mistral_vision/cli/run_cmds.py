@@ -112,7 +112,7 @@ def _asks_questions(args) -> bool:
     """True if ``evaluate`` is about a question set: named, or the run was trained on one."""
     from pathlib import Path
 
-    from ..data.questions import is_question_set
+    from ..data.run_data import is_question_set
     from ..data.vqa import is_vqa
 
     if args.questions or args.dataset == "llava-json" or (args.dataset and is_vqa(args.dataset)):

@@ -134,7 +134,7 @@ def complete(cfg: RunConfig) -> RunConfig:
 
 def _questions(cfg) -> bool:
     """True if the run trains on a question set (VQA or LLaVA JSON) rather than a classification dataset."""
-    from ..data.questions import is_question_set
+    from ..data.run_data import is_question_set
 
     return is_question_set(cfg.data)
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UserError
+from .textskills import TEXT_DATASETS   # the registered text datasets (defined below vqa.py, which names them)
 
-TEXT_DATASETS = ("text-skills",)
 TEXT_SUFFIXES = {".txt": "plain", ".jsonl": "chat", ".json": "llava-json"}
 TEST_SEED_OFFSET = 1          # the test questions' seed: text_seed + this (valid: text_seed)
 

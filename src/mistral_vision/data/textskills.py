@@ -35,6 +35,8 @@ import numpy as np
 
 from ..errors import UserError, one_of
 
+TEXT_DATASETS = ("text-skills",)       # dataset ids of generated text (data/textdata.py reads them)
+
 SKILLS: tuple[str, ...] = ("member", "count", "position", "sum", "compare", "choice")
 EMPTY = "empty"              # the answer for an empty place, however the context writes it
 YES_NO = ("yes", "no")

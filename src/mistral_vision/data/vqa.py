@@ -75,7 +75,7 @@ PHRASINGS = {
 def get_vqa(name: str) -> VqaSpec:
     if name not in VQA_DATASETS:
         from .datasets import DATASETS
-        from .textdata import TEXT_DATASETS
+        from .textskills import TEXT_DATASETS
 
         raise one_of("dataset", name, list(DATASETS) + list(VQA_DATASETS) + list(TEXT_DATASETS))
     return VQA_DATASETS[name]

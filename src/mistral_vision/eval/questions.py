@@ -55,7 +55,8 @@ def resolve_questions(cfg, dataset=None, split=None, questions=None, image_folde
     """-> (QuestionSet, stem): a split of the run's question set, or a user's LLaVA JSON file."""
     from dataclasses import replace
 
-    from ..data.questions import from_llava_json, load_questions
+    from ..data.questions import from_llava_json
+    from ..data.run_data import load_questions
     from ..data.textdata import is_text_dataset
     from ..data.vqa import get_vqa, is_vqa
 
@@ -134,7 +135,7 @@ def evaluate_questions(run_dir, dataset: str | None = None, split: str | None = 
 
 
 def _figures(cfg, run_dir, qs, records, m, out_dir: Path, stem: str) -> None:
-    from ..data.questions import label_names_for
+    from ..data.run_data import label_names_for
     from ..models.build import load_run_processor
     from ..tasks import make_task
     from .plots import plot_gallery, plot_per_type

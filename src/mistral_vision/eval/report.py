@@ -148,7 +148,7 @@ def _api_training(cfg, run_dir: Path) -> list[str]:
 
 
 def _is_questions(cfg) -> bool:
-    from ..data.questions import is_question_set
+    from ..data.run_data import is_question_set
 
     return is_question_set(cfg.data)
 

@@ -19,7 +19,7 @@ from ..errors import UserError
 def export_run(run_dir: str | Path, out: str | Path) -> dict:
     """Write ``out``; -> what was exported."""
     from ..config import inference_template, load_run_config
-    from ..data.questions import image_side, is_question_set, label_names_for
+    from ..data.run_data import image_side, is_question_set, label_names_for
     from ..eval.evaluate import load_metrics
     from ..io import atomic_dir, honour_umask, write_json, write_text
     from ..models.build import is_saved, load_run_model, text_tokenizer

@@ -19,7 +19,7 @@ def never_saw_questions(cfg) -> str | None:
     the class name after the image and nothing else; asked a question, it answers as if it had
     not been (on the demo runs: "3" for a 5, a blank line for a 0). Question sets (VQA, LLaVA
     JSON) carry their questions in the data."""
-    from ..data.questions import is_question_set
+    from ..data.run_data import is_question_set
     from ..prompts import resolve_template
 
     if is_question_set(cfg.data):
@@ -37,7 +37,7 @@ def chat(run_dir: str | Path, image: str | Path, question: str = "", max_new_tok
     why the answer may be meaningless (a question asked of a run that never saw one)."""
     from ..config import load_run_config
     from ..data.images import load_image
-    from ..data.questions import image_side
+    from ..data.run_data import image_side
     from .loading import load_for_inference
 
     cfg = load_run_config(run_dir)

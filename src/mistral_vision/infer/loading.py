@@ -31,7 +31,7 @@ def load_for_inference(cfg, run_dir: str | Path, label_names: tuple[str, ...] | 
     """
     import torch
 
-    from ..data.questions import label_names_for
+    from ..data.run_data import label_names_for
     from ..models.build import load_run_model
     from ..tasks import make_task
 

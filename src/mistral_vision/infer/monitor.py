@@ -51,7 +51,7 @@ class QuestionMonitor:
 
 def validation_monitor(cfg, task):
     from ..data.datasets import load_split
-    from ..data.questions import is_question_set, load_questions
+    from ..data.run_data import is_question_set, load_questions
 
     d = cfg.data
     if is_question_set(d):

@@ -231,7 +231,7 @@ def training_texts(cfg, limit: int) -> list[str]:
     """User-turn texts (prompt template + art) of the first ``limit`` training images, unaugmented; for
     question sets, the first ``limit`` conversations' turns with the art in place of ``<image>``; for text
     data, its first ``limit`` texts (``data/textdata.py``)."""
-    from ..data.questions import is_question_set, label_names_for
+    from ..data.run_data import is_question_set, label_names_for
     from ..data.textdata import corpus_texts, is_text_data, stage_text
     from ..prompts import PromptFormat
 
@@ -250,7 +250,8 @@ def _conversation_texts(cfg, limit: int) -> list[str]:
     import numpy as np
 
     from ..ascii.render import render_ascii
-    from ..data.questions import IMAGE, load_questions
+    from ..data.questions import IMAGE
+    from ..data.run_data import load_questions
     from ..data.selection import selection_file
 
     a = cfg.ascii
@@ -272,7 +273,7 @@ def run_tokenizer(cfg, spec, run_dir: Path, log=print):
     ``tokenizer.path``), used alone by tiny presets or merged into a checkpoint's tokenizer.
     ``label_tokens`` adds the class names as single tokens on top of either.
     """
-    from ..data.questions import label_names_for
+    from ..data.run_data import label_names_for
 
     tok = _run_tokenizer(cfg, spec, run_dir, log)
     from .chat_templates import set_chat_template

@@ -106,7 +106,7 @@ def build_llava(cfg, log=print, run_dir=None):
 
     ``tokenizer.kind: ascii-bpe`` (question sets): a BPE learned from the run's conversation texts
     replaces the tiny presets' character tokenizer (kept in ``run_dir/tokenizer``)."""
-    from ..data.questions import label_names_for
+    from ..data.run_data import label_names_for
     from .backbones import get_backbone
     from .chat_templates import set_chat_template
     from .vision import get_tower

@@ -69,7 +69,7 @@ def _header_shape(folder, rel: str) -> tuple:
 
 
 def _check_images(run_dir: Path, cfg, qset) -> None:
-    from ..data.questions import image_side
+    from ..data.run_data import image_side
 
     side = image_side(cfg.data)
     for it, shape in image_shapes(qset):

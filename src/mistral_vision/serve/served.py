@@ -48,7 +48,7 @@ class ServedRun:
     def __init__(self, run_dir: str | Path):
         from ..config import load_run_config
         from ..data.augment import tta_views
-        from ..data.questions import image_side, is_question_set
+        from ..data.run_data import image_side, is_question_set
         from ..infer.loading import load_for_inference
         from ..infer.questions import QuestionAnswerer
 

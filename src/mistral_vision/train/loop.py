@@ -58,7 +58,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, monitor_f
     from accelerate.utils import set_seed
 
     from ..data.datasets import load_split
-    from ..data.questions import is_question_set, label_names_for, load_questions
+    from ..data.run_data import is_question_set, label_names_for, load_questions
     from ..data.selection import select_images, selection_file
     from ..models.build import build_run_model, is_saved, save_run_model, text_tokenizer
     from ..data.textdata import is_text_data

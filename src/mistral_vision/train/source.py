@@ -161,7 +161,8 @@ def training_source(cfg, task, data, stage=None):
         return text_source(cfg, task, stage)
     if cfg.train.train_file:              # config validation keeps this to the ascii route
         return ChatFileSource(cfg.train.train_file, task.tokenizer)
-    from ..data.questions import QuestionSet, load_questions
+    from ..data.questions import QuestionSet
+    from ..data.run_data import load_questions
 
     if isinstance(data, QuestionSet):
         which = getattr(stage, "data", None)
