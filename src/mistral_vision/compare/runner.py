@@ -84,21 +84,40 @@ def load_spec(path: str | Path) -> CompareSpec:
 
 
 @dataclass(frozen=True)
+class Arm:
+    """One more axis of a study beside config x backbone x seed: what varies inside a row (e.g. a data
+    selection at a budget), as overrides, with its own number of seeds."""
+    method: str                       # in cell names; e.g. a selection method, or "full"
+    budget: int | float | None = None  # in cell names after the method when set
+    seeds: int = 1
+    overrides: tuple[str, ...] = ()   # applied after the command line's (they define the cell)
+    reads: str | None = None          # the name of an earlier arm of the same row and backbone whose seed-0 run
+                                      # this one reads (given as data.select.from_run)
+
+    @property
+    def name(self) -> str:
+        if self.budget is None:
+            return self.method
+        return f"{self.method}-{int(self.budget) if float(self.budget).is_integer() else self.budget}"
+
+
+@dataclass(frozen=True)
 class Cell:
     config: str                  # the config file as given
     label: str                   # its stem: the row name
     backbone: str
     seed: int
     overrides: tuple[str, ...]   # everything `run` needs besides the config
+    arm: Arm | None = None       # None: a plain config x backbone x seed cell
 
     @property
     def name(self) -> str:
-        return f"{self.label}-{self.backbone}-s{self.seed}"
+        return "-".join([self.label, self.backbone, *([self.arm.name] if self.arm else []), f"s{self.seed}"])
 
 
 def plan(configs: list[str] | dict[str, SpecConfig], backbones: list[str] | dict[str, tuple[str, ...]], seeds: int,
          sets: list[str], out: str | Path, last: list[str] = (), match_families: bool = False,
-         log=None) -> list[Cell]:
+         log=None, arms: list[Arm] | None = None) -> list[Cell]:
     """Every cell, each config checked to load with each backbone first (one line if one does not).
     ``configs``: paths (rows named by file stem) or a spec's rows with their own overrides; ``backbones``:
     ids, or id -> overrides of its cells. Order of overrides: ``sets`` (every cell), the row's own, the
@@ -106,11 +125,13 @@ def plan(configs: list[str] | dict[str, SpecConfig], backbones: list[str] | dict
     without overrides of its own gets :func:`llama_matched_shape` of each config (the ad hoc compare),
     after ``last``, and ``log`` is told.
     Two tiny backbones of different families left with the same shape are refused: they would train
-    the same function (see :func:`refuse_same_functions`)."""
+    the same function (see :func:`refuse_same_functions`). ``arms``: each config x backbone is run once per
+    arm (its own seeds and overrides, after everything else; ``seeds`` is then unused), in the order given,
+    so that an arm another one ``reads`` runs before it."""
     from ..config import load_config
     from ..models.backbones import get_backbone
 
-    if seeds < 1:
+    if seeds < 1 and not arms:
         raise UserError(f"--seeds {seeds}: need at least 1 seed")
     if not configs or not backbones:
         raise UserError("compare needs at least one config and one backbone")
@@ -131,13 +152,23 @@ def plan(configs: list[str] | dict[str, SpecConfig], backbones: list[str] | dict
                 matched = llama_matched_shape(load_config(entry.path, [*sets, *entry.set, *last]).model)
                 if matched and log:
                     log(f"{label} / {b}: {' '.join(matched)} (Llama-2's one KV head per head, matched in parameters)")
-            for seed in range(seeds):
-                cell = Cell(entry.path, label, b, seed, ())
-                over = (*sets, *entry.set, *own, *last, *matched, f"model.backbone={b}", f"train.seed={seed}",
-                        f"name={cell.name}", f"runs_dir={Path(out) / 'cells'}")
-                cfg = load_config(entry.path, list(over))  # fails now, in one line, not hours later
-                models.setdefault(label, {})[b] = cfg.model
-                cells.append(Cell(entry.path, label, b, seed, over))
+            done: dict[str, Arm] = {}
+            for arm in arms or [None]:
+                extra = arm.overrides if arm else ()
+                if arm and arm.reads:
+                    if arm.reads not in done:       # a bug in whoever built the arms, not the user's input
+                        raise AssertionError(f"arm {arm.name} reads {arm.reads}, which is not planned before it")
+                    source = Cell(entry.path, label, b, 0, (), done[arm.reads])
+                    extra += (f"data.select.from_run={run_dir(source, out)}",)
+                for seed in range(arm.seeds if arm else seeds):
+                    cell = Cell(entry.path, label, b, seed, (), arm)
+                    over = (*sets, *entry.set, *own, *last, *matched, *extra, f"model.backbone={b}",
+                            f"train.seed={seed}", f"name={cell.name}", f"runs_dir={Path(out) / 'cells'}")
+                    cfg = load_config(entry.path, list(over))  # fails now, in one line, not hours later
+                    models.setdefault(label, {})[b] = cfg.model
+                    cells.append(dataclasses.replace(cell, overrides=over))
+                if arm:
+                    done[arm.name] = arm
     refuse_same_functions(models)
     return cells
 
@@ -246,12 +277,16 @@ def _cell_facts(cell: Cell, out: str | Path) -> dict:
     cfg = json.loads((d / "config.json").read_text())
     metrics_path = next((d / "eval").glob(f"*-{VALID}/metrics.json"))
     m = json.loads(metrics_path.read_text())
-    preds = {r["index"]: r["pred"] == r["label"] for r in read_jsonl_tolerant(Path(m["predictions"]))}
+    # classification records hold pred and label; question records (VQA, LLaVA JSON) their own `correct`
+    preds = {r["index"]: r["correct"] if "correct" in r else r["pred"] == r["label"]
+             for r in read_jsonl_tolerant(Path(m["predictions"]))}
+    timing = d / "selection" / "selection-timing.json"
     rates = sorted(r["images_per_s"] for r in read_jsonl_tolerant(d / "metrics.jsonl") if "images_per_s" in r)
     model_cfg = json.loads((d / "model" / "config.json").read_text()) if (d / "model" / "config.json").is_file() else {}
     text = model_cfg.get("text_config", model_cfg)
     tokens = summary.get("tokens_per_sample")
     facts = {"cell": cell.name, "config": cell.label, "backbone": cell.backbone, "seed": cell.seed,
+             "method": cell.arm.method if cell.arm else None, "budget": cell.arm.budget if cell.arm else None,
              "route": cfg.get("route", "ascii"), "dataset": cfg["data"]["dataset"], "accuracy": m["accuracy"],
              "n": m["n"], "params": summary["params"], "tokens_per_sample": tokens,
              "train_images_per_s": rates[len(rates) // 2] if rates else None,
@@ -260,7 +295,9 @@ def _cell_facts(cell: Cell, out: str | Path) -> dict:
              "epochs": summary.get("epochs"),
              "train_minutes": summary["wall_s"] / 60 if summary.get("wall_s") else None,
              "sliding_window": text.get("sliding_window"),
-             "gqa": f"{text.get('num_attention_heads')}/{text.get('num_key_value_heads')}" if text else None}
+             "gqa": f"{text.get('num_attention_heads')}/{text.get('num_key_value_heads')}" if text else None,
+             "per_type": {t: v["accuracy"] for t, v in (m.get("per_type") or {}).items()},
+             "selection_s": json.loads(timing.read_text())["seconds"] if timing.is_file() else None}
     if text and tokens:
         arch = arch_from_config(text, str(d / "model" / "config.json"))
         t = int(round(tokens))
@@ -328,24 +365,36 @@ def _paired(groups) -> list[dict]:
                 fa = {f["seed"]: f for f in groups[(config, a)]}
                 fb = {f["seed"]: f for f in groups[(config, b)]}
                 seeds = sorted(set(fa) & set(fb))
-                n01 = n10 = pairs = 0
-                for s in seeds:
-                    ca, cb = fa[s]["correct"], fb[s]["correct"]
-                    for idx in set(ca) & set(cb):
-                        pairs += 1
-                        n10 += ca[idx] and not cb[idx]
-                        n01 += cb[idx] and not ca[idx]
                 ma, sa = _mean_std([fa[s]["accuracy"] for s in seeds])
                 mb, sb = _mean_std([fb[s]["accuracy"] for s in seeds])
-                out.append({"config": config, "a": a, "b": b, "seeds": seeds, "pairs": pairs, "a_only": n10,
-                            "b_only": n01, "difference": ma - mb, "seed_spread": max(sa, sb),
-                            "p_value": mcnemar_p(n10, n01)})
-    # One table asks the same question of several configs: Holm's correction keeps the chance of any
-    # false "larger" at 5% over all of them, and a difference must also exceed the seeds' own spread.
-    for row, p_holm in zip(out, holm([r["p_value"] for r in out])):
+                out.append({"config": config, "a": a, "b": b, "seeds": seeds}
+                           | paired_counts(fa, fb, [(s, s) for s in seeds])
+                           | {"difference": ma - mb, "seed_spread": max(sa, sb)})
+    return apply_holm(out, lambda row, larger: "difference larger than seed spread" if larger else "within noise")
+
+
+def paired_counts(a: dict[int, dict], b: dict[int, dict], pairs: list[tuple[int, int]]) -> dict:
+    """Exact McNemar on the predictions of the same validation items, pooled over ``pairs`` of (a's seed, b's
+    seed); ``a`` / ``b``: seed -> a cell's facts (``correct``: item -> right or wrong)."""
+    n01 = n10 = n = 0
+    for sa, sb in pairs:
+        ca, cb = a[sa]["correct"], b[sb]["correct"]
+        for idx in set(ca) & set(cb):
+            n += 1
+            n10 += ca[idx] and not cb[idx]
+            n01 += cb[idx] and not ca[idx]
+    return {"pairs": n, "a_only": n10, "b_only": n01, "p_value": mcnemar_p(n10, n01)}
+
+
+def apply_holm(rows: list[dict], verdict) -> list[dict]:
+    """Holm-correct the rows' ``p_value`` s and add ``verdict(row, larger)``, ``larger`` meaning Holm p < 0.05
+    and ``|difference|`` above ``seed_spread``. One table asks the same question of several rows: Holm's
+    correction keeps the chance of any false "larger" at 5% over all of them, and a difference must also
+    exceed the seeds' own spread."""
+    for row, p_holm in zip(rows, holm([r["p_value"] for r in rows])):
         larger = p_holm < 0.05 and abs(row["difference"]) > row["seed_spread"]
-        row.update(p_holm=p_holm, verdict="difference larger than seed spread" if larger else "within noise")
-    return out
+        row.update(p_holm=p_holm, verdict=verdict(row, larger))
+    return rows
 
 
 def holm(ps: list[float]) -> list[float]:
