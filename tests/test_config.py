@@ -112,8 +112,12 @@ def test_every_shipped_config_loads_and_says_how_to_run_it(path, tmp_path):
     assert first.startswith("# Run: ") and ("mistral-vision " in first or "mistral_vision.cli " in first)
     assert f" {path.relative_to(ROOT).as_posix()} " in first + " "          # the command runs this very file
     if is_spec(path):                       # a compare study: every cell's config must load
+        from mistral_vision.compare.selection_study import study_arms
+
         spec = load_spec(path)
-        assert plan(spec.configs, spec.backbones, spec.seeds, list(spec.set), tmp_path) and "compare" in first
+        arms = study_arms(spec.selection) if spec.selection else None
+        assert plan(spec.configs, spec.backbones, spec.seeds, list(spec.set), tmp_path, arms=arms)
+        assert "compare" in first
         return
     assert load_config(path).name
 

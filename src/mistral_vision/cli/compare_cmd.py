@@ -11,7 +11,8 @@ def register(sub) -> None:
                                        "statistics; or --analytic: 7B backbones costed from their configs alone")
     p.add_argument("configs", nargs="*", metavar="CONFIG",
                    help="configs to run (ASCII or LLaVA route), or one compare spec (configs/compare/cpu.yaml: "
-                        "each config with its own --set, backbones, seeds, out)")
+                        "each config with its own --set, backbones, seeds, out; configs/compare/prune.yaml: a "
+                        "data-selection study, methods x budgets against random)")
     p.add_argument("--backbones",
                    help="comma-separated backbone ids (default: the spec's, else mistral-tiny,llama-tiny)")
     p.add_argument("--seeds", type=int, help="seeds 0 .. N-1 per config and backbone (default: the spec's, else 3)")
@@ -36,10 +37,14 @@ def compare(args) -> int:
     specs = [c for c in args.configs if runner.is_spec(c)]
     if specs and len(args.configs) > 1:
         raise UserError(f"compare: {specs[0]} is a compare spec; give it alone, not with other configs")
+    study = None
     if specs:
         spec = runner.load_spec(specs[0])
         configs, sets, out, ceiling_epochs = spec.configs, list(spec.set), spec.out, spec.ceiling_epochs
-        backbones, seeds = spec.backbones, spec.seeds
+        backbones, seeds, study = spec.backbones, spec.seeds, spec.selection
+        if study and args.seeds is not None:
+            raise UserError(f"compare: {specs[0]} is a selection study; its seeds are selection.baseline_seeds "
+                            "and selection.seeds in the spec, not --seeds")
     else:                                   # configs as they are, with a spec's defaults
         defaults = runner.CompareSpec(configs={})
         configs, sets, ceiling_epochs = args.configs, [], defaults.ceiling_epochs
@@ -51,14 +56,19 @@ def compare(args) -> int:
     seeds = args.seeds if args.seeds is not None else seeds
     out = args.out or out
     # Without a spec nothing says how the families differ: the LLaMA cells get Llama-2's shape, matched.
+    if study:
+        from ..compare import selection_study
     cells = runner.plan(configs, backbones, seeds, sets, out, last=args.set, match_families=not specs,
-                        log=lambda line: print(line, file=sys.stderr))
+                        log=lambda line: print(line, file=sys.stderr),
+                        arms=selection_study.study_arms(study) if study else None)
     if args.plan:
         for cell in cells:
             print(runner.command(cell))
         return 0
+    if study:
+        selection_study.check_budgets(cells)
     runner.run_cells(cells, out, ceiling_epochs=ceiling_epochs)
-    res = runner.collect(cells, out)
+    res = selection_study.collect(cells, out, study.baseline) if study else runner.collect(cells, out)
     print(f"{out}/compare/results.md ({len(res['rows'])} rows, {len(res['missing'])} cells missing)")
     return 0
 

@@ -11,7 +11,10 @@ compared on the same validation images with an exact McNemar test on the seed-pa
 predictions (pooled over seeds), Holm-corrected over the table's comparisons, and a verdict in
 words. A compare spec (``configs/compare/*.yaml``: configs with their own ``--set`` each, backbones,
 seeds, out) makes one command of a study whose configs need different keys for the same budget
-(``train.epochs`` on the ASCII route, ``stages.N.epochs`` on LLaVA's). Not for: the analytic 7B table (``analytic.py``) or training itself (``pipeline.run``).
+(``train.epochs`` on the ASCII route, ``stages.N.epochs`` on LLaVA's). A spec's ``selection:`` block makes
+it a data-selection study: cells get an :class:`Arm` (a method at a budget), and ``selection_study.py``
+builds the arms and collects their table. Not for: the analytic 7B table (``analytic.py``) or training
+itself (``pipeline.run``).
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import dataclasses
 import json
 import math
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
@@ -34,14 +37,27 @@ class SpecConfig:
 
 
 @dataclass(frozen=True)
+class SelectionStudy:
+    """A data-selection study (``selection_study.py``): every method at every budget against a baseline, each
+    row x backbone also trained once on the whole pool (the reference run, which run-based methods read)."""
+    budgets: tuple[int | float, ...] = ()      # counts (or fractions) of the pool; the whole pool is one more point
+    # name -> data.select fields (method defaults to the name; from_run: reference, where optional)
+    methods: dict[str, dict[str, str | int | float] | None] = field(default_factory=dict)
+    baseline: str = "random"          # the method every other one is tested against
+    baseline_seeds: int = 5           # its draws: selection seed = training seed = 0 .. N-1
+    seeds: int = 1                    # training (and selection) seeds of every other method
+
+
+@dataclass(frozen=True)
 class CompareSpec:
     configs: dict[str, SpecConfig]    # row name -> config
     # ids, or id -> overrides for that backbone's cells (e.g. LLaMA-2's one KV head per head)
     backbones: tuple[str, ...] | dict[str, tuple[str, ...]] = ("mistral-tiny", "llama-tiny")
-    seeds: int = 3
+    seeds: int = 3                    # a selection study has its own (selection.baseline_seeds, .seeds)
     set: tuple[str, ...] = ()         # overrides for every cell (before each config's own)
     out: str | None = None            # default: runs/<spec file name>
     ceiling_epochs: int = 8           # the rendering-cost CNN's epochs per ASCII config
+    selection: SelectionStudy | None = None   # a data-selection study of each row instead of seeds alone
 
 
 def is_spec(path: str | Path) -> bool:
@@ -72,6 +88,17 @@ def load_spec(path: str | Path) -> CompareSpec:
         raise UserError(f"{path}: {e}") from None
     if not spec.configs:
         raise UserError(f"{path}: `configs` is empty")
+    if spec.selection is not None:
+        from .selection_study import study_arms
+
+        if data.get("seeds", 1) != 1:
+            raise UserError(f"{path}: `seeds` is for backbone studies; a selection study's seeds are "
+                            "selection.baseline_seeds and selection.seeds")
+        try:
+            study_arms(spec.selection)
+        except UserError as e:
+            raise UserError(f"{path}: {e}") from None
+        spec = dataclasses.replace(spec, seeds=1)
     configs = {}
     for label, entry in spec.configs.items():
         p = path.parent / entry.path

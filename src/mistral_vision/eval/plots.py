@@ -197,3 +197,45 @@ def plot_seed_accuracies(rows: list[dict], path: Path) -> None:
     fig.suptitle("each seed (dots), mean +- std (bars; orange ASCII, blue LLaVA); each panel its own scale",
                  fontsize=9)
     _save(fig, path)
+
+
+def plot_budget_curves(rows: list[dict], baseline: str, full: str, path: Path) -> None:
+    """compare's selection study: per config and backbone, validation accuracy against the examples kept (log
+    scale), one line (the mean over seeds) per method; the baseline's band spans its seeds' min..max and the
+    whole pool (``full``, the reference run) is a dashed line and a point at the pool's size."""
+    panels = list(dict.fromkeys((r["config"], r["backbone"]) for r in rows))
+    if not panels:
+        return
+    plt = _figure()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False, sharey=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    methods = list(dict.fromkeys(r["method"] for r in rows if r["method"] != full))
+    for ax, panel in zip(axes[0], panels):
+        group = [r for r in rows if (r["config"], r["backbone"]) == panel and r["count"]]
+        for i, method in enumerate(methods):
+            pts = sorted((r["count"], r) for r in group if r["method"] == method)
+            if not pts:
+                continue
+            xs = [x for x, _ in pts]
+            color = "k" if method == baseline else colors[i % len(colors)]
+            seeds = max(len(r["accuracy"]) for _, r in pts)
+            label = f"{method} (mean; band: min..max of {seeds} seeds)" if method == baseline else method
+            ax.plot(xs, [100 * r["accuracy_mean"] for _, r in pts], "o-", color=color, ms=3, lw=1.3, label=label,
+                    zorder=3 if method == baseline else 2)
+            if method == baseline:
+                ax.fill_between(xs, [100 * min(r["accuracy"]) for _, r in pts],
+                                [100 * max(r["accuracy"]) for _, r in pts], color=color, alpha=0.15, lw=0)
+        for r in (r for r in group if r["method"] == full):
+            ax.axhline(100 * r["accuracy_mean"], color="grey", ls="--", lw=1)
+            ax.plot([r["count"]], [100 * r["accuracy_mean"]], "s", color="grey", label=f"whole pool ({r['count']:,})")
+        ax.set_xscale("log")
+        ticks = sorted({r["count"] for r in group})
+        ax.set_xticks(ticks, [f"{t:,}" for t in ticks], fontsize=7, rotation=45)
+        ax.minorticks_off()
+        ax.set_xlabel("training examples kept (log scale)")
+        ax.set_title(f"{panel[0]} / {panel[1]}", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("valid accuracy (%)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    _save(fig, path)

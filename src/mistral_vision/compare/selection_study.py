@@ -1,0 +1,250 @@
+"""The data-selection study of ``compare``: a spec's ``selection:`` block turned into cells, tests and a table.
+
+For each config row x backbone, one **reference** cell trains on the whole pool (``<row>-<backbone>-full-s0``),
+then every method of ``selection.methods`` trains at every budget (``<row>-<backbone>-<method>-<budget>-s<seed>``)
+with ``data.select`` set: the baseline (``random``) over ``baseline_seeds`` seeds, the others over ``seeds``;
+selection seed = training seed. Run-based methods (``loss``, ``kcenter``, ``clusters``, and ``handpicked`` given
+``from_run: reference``) read the reference cell's run, which therefore comes first. ``collect`` writes
+``compare/results.md`` / ``results.json`` / ``budget.png``: accuracy overall and per question type as mean +-
+std over seeds, what each selection cost, and each method against the baseline at the same budget (an exact
+McNemar test on seed-paired predictions, Holm-corrected over the table, and a verdict).
+Not for: the cells' plan and run (``runner.plan`` / ``run_cells`` with arms) or the methods (``select/``).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import UserError
+from .runner import (VALID, Arm, Cell, SelectionStudy, _cell_facts, _mean_std, _median, _pct, apply_holm,
+                     is_complete, paired_counts, run_dir)
+
+FULL = "full"               # the reference arm: the whole pool
+
+
+def _check_budget(b, where: str) -> None:
+    if isinstance(b, bool) or not (b >= 1 and float(b).is_integer() or 0 < b < 1):
+        raise UserError(f"{where} {b}: a count of examples (1 or more, whole) or a fraction of the pool "
+                        "(between 0 and 1)")
+
+
+def study_arms(study: SelectionStudy) -> list[Arm]:
+    """The reference arm, then per budget the baseline and every other method (one line for a bad study)."""
+    from ..config import SELECT_METHODS, SELECT_NEEDS_RUN, SelectConfig, check_select, from_dict
+
+    if not study.budgets:
+        raise UserError("selection.budgets is empty: give the counts (or fractions) of the pool to keep")
+    for i, b in enumerate(study.budgets):
+        _check_budget(b, f"selection.budgets[{i}]")
+    if len(set(study.budgets)) != len(study.budgets):
+        raise UserError(f"selection.budgets {list(study.budgets)}: a budget appears twice")
+    if study.baseline_seeds < 1 or study.seeds < 1:
+        raise UserError("selection.baseline_seeds and selection.seeds: need at least 1 seed each")
+    if study.seeds > study.baseline_seeds:
+        raise UserError(f"selection.seeds {study.seeds} is more than selection.baseline_seeds "
+                        f"{study.baseline_seeds}: every seed of a method is paired with one of the baseline's")
+    known = ", ".join(SELECT_METHODS)
+    methods = {}                    # name -> (method, fields, reads the reference run)
+    for name, fields in study.methods.items():
+        where = f"selection.methods.{name}"
+        fields = dict(fields or {})
+        if name == FULL:
+            raise UserError(f"{where}: `{FULL}` names the reference run (the whole pool); call the method otherwise")
+        for k in ("keep", "seed"):
+            if k in fields:
+                raise UserError(f"{where}.{k}: set by the study (selection.budgets, the seeds)")
+        method = fields.pop("method", name)
+        if method not in SELECT_METHODS:
+            raise UserError(f"{where}: unknown selection method {method!r}; known: {known}")
+        source = fields.pop("from_run", None)
+        if source not in (None, "reference"):
+            raise UserError(f"{where}.from_run {source!r}: only `reference` (this row and backbone's run on the "
+                            "whole pool, which the study makes)")
+        reads = method in SELECT_NEEDS_RUN or source == "reference"
+        spec = from_dict(SelectConfig, {"method": method, "keep": study.budgets[0], **fields,
+                                        **({"from_run": "reference"} if reads else {})}, where)
+        check_select(spec, f"{where}.", given=set(fields) | ({"from_run"} if reads else set()))
+        methods[name] = (method, fields, reads)
+    if study.baseline not in methods:
+        if study.baseline not in SELECT_METHODS:
+            raise UserError(f"selection.baseline {study.baseline!r}: not among selection.methods "
+                            f"({', '.join(methods) or 'none'}) nor a selection method ({known})")
+        methods[study.baseline] = (study.baseline, {}, study.baseline in SELECT_NEEDS_RUN)
+    if len(methods) < 2:
+        raise UserError(f"selection.methods: nothing to test against the baseline {study.baseline!r}")
+    order = [study.baseline, *(m for m in methods if m != study.baseline)]
+    arms = [Arm(FULL)]
+    for budget in study.budgets:
+        for name in order:
+            method, fields, reads = methods[name]
+            over = (f"data.select.method={method}", f"data.select.keep={budget}",
+                    *(f"data.select.{k}={v}" for k, v in fields.items()))
+            seeds = study.baseline_seeds if name == study.baseline else study.seeds
+            arms.append(Arm(name, budget, seeds, over, FULL if reads else None))
+    return arms
+
+
+def check_budgets(cells: list[Cell], log=print) -> None:
+    """Before anything trains: every budget of a row keeps fewer examples than its pool (the whole pool is the
+    reference run). Builds each row's pool once (seconds), so ``--plan`` does not."""
+    from ..config import load_config
+    from ..data.selection import config_pool, resolve_keep
+
+    for label in dict.fromkeys(c.label for c in cells):
+        ref = next(c for c in cells if c.label == label)
+        size = len(config_pool(load_config(ref.config, list(ref.overrides)).data))
+        for b in sorted({c.arm.budget for c in cells if c.label == label and c.arm and c.arm.budget is not None}):
+            n = resolve_keep(b, size, f"{label}: selection.budgets")
+            if n >= size:
+                raise UserError(f"{label}: selection.budgets {b}: keeps all {size} examples of the pool; the whole "
+                                "pool is the reference run, so a budget must be smaller")
+        log(f"{label}: a pool of {size:,} examples")
+
+
+def pairs_of_seeds(method_seeds: list[int], baseline_seeds: list[int], planned: int) -> list[tuple[int, int]]:
+    """(method seed, baseline seed) pairs: each baseline seed r with the method's seed r mod ``planned`` (its
+    planned number of seeds), among the seeds present. Equal seeds pair one to one (the same training seed);
+    a method with one seed (a deterministic rule) meets every baseline draw, so the test sees the baseline's
+    spread over draws rather than one lucky or unlucky subset."""
+    return [(r % planned, r) for r in sorted(baseline_seeds) if r % planned in method_seeds]
+
+
+def _spread(values: list[float]) -> dict:
+    mean, std = _mean_std(values)
+    return {"mean": mean, "std": std, "values": values}
+
+
+def _manifest(cell: Cell, out) -> dict | None:
+    p = run_dir(cell, out) / "selection" / "selection.json"
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+def collect(cells: list[Cell], out: str | Path, baseline: str = "random") -> dict:
+    """Results of complete cells -> ``compare/results.json``, ``results.md``, ``budget.png``; missing cells listed."""
+    from ..io import write_json, write_text
+
+    out = Path(out)
+    missing = [c.name for c in cells if not is_complete(c, out)]
+    groups: dict[tuple, list[tuple[Cell, dict]]] = {}
+    for c in cells:
+        if c.name not in missing:
+            groups.setdefault((c.label, c.backbone, c.arm.method, c.arm.budget), []).append((c, _cell_facts(c, out)))
+    pools = {}                  # the pool's size, as a selection of the same row and backbone read it
+    for (label, backbone, _, _), got in groups.items():
+        m = _manifest(got[0][0], out)
+        if m:
+            pools[(label, backbone)] = m["source"]["pool"]
+    reference = {k[:2]: [f for _, f in got] for k, got in groups.items() if k[2] == FULL}
+    rows, facts = [], {}
+    for (label, backbone, method, budget), got in groups.items():
+        got.sort(key=lambda cf: cf[0].seed)
+        fs = [f for _, f in got]
+        facts[(label, backbone, method, budget)] = {f["seed"]: f for f in fs}
+        arm = got[0][0].arm
+        m = _manifest(got[0][0], out)
+        ref = reference.get((label, backbone))
+        types = sorted({t for f in fs for t in f["per_type"]})
+        seconds = [f["selection_s"] for f in fs if f["selection_s"] is not None]
+        rows.append({"config": label, "backbone": backbone, "method": method, "budget": budget,
+                     "count": m["keep"]["count"] if m else (pools.get((label, backbone)) if method == FULL else None),
+                     "planned_seeds": arm.seeds, "seeds": [f["seed"] for f in fs],
+                     "accuracy": [f["accuracy"] for f in fs],
+                     **dict(zip(("accuracy_mean", "accuracy_std"), _mean_std([f["accuracy"] for f in fs]))),
+                     "per_type": {t: _spread([f["per_type"][t] for f in fs if t in f["per_type"]]) for t in types},
+                     "selection_s": sum(seconds) / len(seconds) if seconds else None,
+                     "reads_reference": arm.reads == FULL,
+                     "reference_minutes": ref[0]["train_minutes"] if ref and arm.reads == FULL else None,
+                     "train_minutes": _median([f["train_minutes"] for f in fs])})
+    rows.sort(key=lambda r: (r["config"], r["backbone"], r["method"] == FULL, r["count"] or 0, str(r["budget"]),
+                             r["method"] != baseline))
+    result = {"baseline": baseline, "rows": rows, "tests": _tests(rows, facts, baseline), "missing": missing}
+    dest = out / "compare"
+    write_json(dest / "results.json", result)
+    write_text(dest / "results.md", format_results(result))
+    from ..eval.plots import plot_budget_curves
+
+    plot_budget_curves(rows, baseline, FULL, dest / "budget.png")
+    return result
+
+
+def _tests(rows: list[dict], facts: dict, baseline: str) -> list[dict]:
+    """Each method against the baseline at the same (config, backbone, budget), Holm over the whole table."""
+    out = []
+    for r in rows:
+        if r["method"] in (baseline, FULL):
+            continue
+        key = (r["config"], r["backbone"], r["method"], r["budget"])
+        base = facts.get((r["config"], r["backbone"], baseline, r["budget"]))
+        if not base:
+            continue
+        pairs = pairs_of_seeds(list(facts[key]), list(base), r["planned_seeds"])
+        if not pairs:
+            continue
+        mean_m, _ = _mean_std([facts[key][s]["accuracy"] for s in sorted({m for m, _ in pairs})])
+        mean_b, std_b = _mean_std([base[s]["accuracy"] for s in sorted({b for _, b in pairs})])
+        out.append({"config": r["config"], "backbone": r["backbone"], "budget": r["budget"], "count": r["count"],
+                    "method": r["method"], "baseline": baseline, "seed_pairs": pairs}
+                   | paired_counts(facts[key], base, pairs) | {"difference": mean_m - mean_b, "seed_spread": std_b})
+    return apply_holm(out, lambda row, larger: (f"{'better' if row['difference'] > 0 else 'worse'} than {baseline}"
+                                                if larger else "within noise"))
+
+
+def _pm(x: dict | None) -> str:
+    return "-" if not x or not x["values"] else f"{100 * x['mean']:.2f} +- {100 * x['std']:.2f}"
+
+
+def _budget(r: dict) -> str:
+    if r["method"] == FULL:
+        return f"all ({r['count']:,})" if r["count"] else "all"
+    b = r["budget"]
+    return f"{b}" + (f" ({r['count']:,})" if r["count"] is not None and r["count"] != b else "")
+
+
+def _cost(r: dict) -> tuple[str, str]:
+    sel = "-" if r["selection_s"] is None else f"{r['selection_s']:.2f} s"
+    if r["method"] == FULL:
+        return sel, "-" if r["train_minutes"] is None else f"this run: {r['train_minutes']:.1f} min"
+    return sel, ("-" if not r["reads_reference"] else
+                 "not yet run" if r["reference_minutes"] is None else f"+ {r['reference_minutes']:.1f} min")
+
+
+def format_results(result: dict) -> str:
+    base = result["baseline"]
+    L = ["# compare: data selection", "",
+         f"Validation accuracy (%) as mean +- std over seeds, each seed's value after the slash. `{FULL}`: the "
+         "whole pool (the reference run, seed 0). Cost: the selection's own seconds (`selection-timing.json`, "
+         "mean over seeds; embeddings and losses are computed once per reference run and cached, so the first "
+         "method to need them pays for them), and for methods that read the reference run, its training "
+         "minutes, stated apart."]
+    for panel in dict.fromkeys((r["config"], r["backbone"]) for r in result["rows"]):
+        rows = [r for r in result["rows"] if (r["config"], r["backbone"]) == panel]
+        L += ["", f"## {panel[0]} / {panel[1]}", "",
+              "| budget | method | seeds | accuracy | per seed | selection | reference run |",
+              "|---|---|---|---|---|---|---|"]
+        for r in rows:
+            L.append(f"| {_budget(r)} | {r['method']} | {len(r['seeds'])} | **{100 * r['accuracy_mean']:.2f} +- "
+                     f"{100 * r['accuracy_std']:.2f}** | {' / '.join(_pct(a) for a in r['accuracy'])} | "
+                     + " | ".join(_cost(r)) + " |")
+        types = sorted({t for r in rows for t in r["per_type"]})
+        if types:
+            L += ["", "Per question type (accuracy %, mean +- std over seeds):", "",
+                  "| budget | method | " + " | ".join(types) + " |", "|---|---|" + "---|" * len(types)]
+            L += [f"| {_budget(r)} | {r['method']} | " + " | ".join(_pm(r["per_type"].get(t)) for t in types) + " |"
+                  for r in rows]
+    if result["tests"]:
+        L += ["", f"## Each method against {base} at the same budget", "",
+              f"| config | backbone | budget | method | seed pairs (method, {base}) | method right, {base} wrong | "
+              f"{base} right, method wrong | method - {base} | {base}'s seed std | McNemar p | Holm p | verdict |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        L += [f"| {t['config']} | {t['backbone']} | {t['budget']} | {t['method']} | "
+              f"{' '.join(f'{a},{b}' for a, b in t['seed_pairs'])} | {t['a_only']} | {t['b_only']} | "
+              f"{100 * t['difference']:+.2f} pp | {100 * t['seed_spread']:.2f} pp | {t['p_value']:.3g} | "
+              f"{t['p_holm']:.3g} | {t['verdict']} |" for t in result["tests"]]
+        L += ["", f"McNemar: exact, on the same {VALID} questions, pooled over seed pairs: {base}'s seed r meets the "
+              f"method's seed r mod (its seeds), so a method run once meets every {base} draw. Holm: corrected over "
+              f"every comparison of this table. A verdict other than \"within noise\" needs Holm p < 0.05 and a "
+              f"difference above {base}'s seed standard deviation."]
+    if result["missing"]:
+        L += ["", f"Not yet complete ({len(result['missing'])}): " + ", ".join(result["missing"])]
+    L += ["", "![accuracy against budget](budget.png)", ""]
+    return "\n".join(L)
