@@ -296,3 +296,52 @@ def test_two_families_with_one_shape_are_refused_and_the_ad_hoc_compare_matches_
     assert len(llama_cmd) == 1 and "model.num_kv_heads=4 --set model.intermediate_size=53" in llama_cmd[0]
     assert err.strip() == ("tinyascii / llama-tiny: model.num_kv_heads=4 model.intermediate_size=53 "
                            "(Llama-2's one KV head per head, matched in parameters)")
+
+
+def test_a_backbone_label_can_name_a_pretrained_checkpoint_and_its_cells_train_it(capsys, monkeypatch):
+    """configs/compare/vqa.yaml: each family's own pretrained tiny LLM (an hf: folder built by `pretrain`)
+    under a label; the label names the cells, the checkpoint is what model.backbone trains, and the LLaMA
+    entry keeps Llama-2's shape so the two stay parameter-matched."""
+    from pathlib import Path
+
+    from mistral_vision.compare.runner import backbone_id, load_spec
+    from mistral_vision.config import load_config
+
+    assert backbone_id("x", ["model.backbone = hf:runs/p/model"]) == "hf:runs/p/model"
+    assert backbone_id("mistral-tiny", ["model.num_kv_heads=4"]) == "mistral-tiny"
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    spec = load_spec("configs/compare/vqa.yaml")
+    cells = plan(spec.configs, spec.backbones, spec.seeds, list(spec.set), spec.out)
+    assert [c.name for c in cells] == [f"mnist-vqa-{b}-tiny-pretrained-s{s}" for b in ("mistral", "llama")
+                                       for s in range(3)]
+    for cell in cells:
+        cfg = load_config(cell.config, list(cell.overrides))
+        family = cell.backbone.split("-")[0]
+        assert cfg.model.backbone == f"hf:runs/pretrain-{family}-tiny/model"
+        assert cfg.model.pretrain == f"configs/pretrain/{family}-tiny.yaml"
+        assert (cfg.model.num_kv_heads, cfg.model.intermediate_size) == ((2, 256) if family == "mistral" else (4, 213))
+        pre = load_config(cfg.model.pretrain)           # the checkpoint the cell loads has the cell's shape
+        assert (pre.model.num_kv_heads, pre.model.intermediate_size) == (cfg.model.num_kv_heads,
+                                                                         cfg.model.intermediate_size)
+        assert cfg.eval.splits == ("valid",) and cfg.stages[0].trainable.get("llm") is None
+
+
+def test_question_rows_get_a_per_type_table_of_mean_and_std_over_seeds():
+    """A question-set compare (configs/compare/vqa.yaml) says which types a difference comes from."""
+    from mistral_vision.compare.runner import format_results, per_type_spread
+
+    facts = [{"per_type": {"present": 0.5, "cell": 0.9}}, {"per_type": {"present": 0.7, "cell": 0.9}},
+             {"per_type": {"present": 0.6}}]
+    pt = per_type_spread(facts)
+    assert list(pt) == ["cell", "present"] and pt["cell"] == {"mean": 0.9, "std": 0.0, "values": [0.9, 0.9]}
+    assert pt["present"]["mean"] == pytest.approx(0.6) and pt["present"]["std"] == pytest.approx(0.1)
+    assert per_type_spread([{"per_type": {}}, {}]) == {}
+    row = {"config": "mnist-vqa", "backbone": "m", "params": 1, "accuracy_mean": 0.7, "accuracy_std": 0.0,
+           "accuracy": [0.7], "tta": "none", "per_type": pt} | dict.fromkeys(
+        ["route", "dataset", "tokens_per_sample", "sliding_window", "gqa", "train_images_per_s",
+         "infer_images_per_s", "peak_rss_mb"])
+    md = format_results({"rows": [row], "paired": [], "routes": [], "rendering": {}, "missing": []})
+    assert "| config | backbone | cell | present |" in md and "| mnist-vqa | m | 90.00 +- 0.00 | 60.00 +- 10.00 |" in md
+    classification = format_results({"rows": [row | {"per_type": {}}], "paired": [], "routes": [], "rendering": {},
+                                     "missing": []})
+    assert "Per question type" not in classification

@@ -163,8 +163,8 @@ def plan(configs: list[str] | dict[str, SpecConfig], backbones: list[str] | dict
     if not configs or not backbones:
         raise UserError("compare needs at least one config and one backbone")
     backbones = backbones if isinstance(backbones, dict) else {b: () for b in backbones}
-    for b in backbones:
-        get_backbone(b)
+    for b, own in backbones.items():
+        get_backbone(backbone_id(b, own))
     if not isinstance(configs, dict):
         stems = [Path(c).stem for c in configs]
         if len(set(stems)) != len(stems):
@@ -173,7 +173,8 @@ def plan(configs: list[str] | dict[str, SpecConfig], backbones: list[str] | dict
     cells, models = [], {}
     for label, entry in configs.items():
         for b, own in backbones.items():
-            spec, matched = get_backbone(b), ()
+            bid = backbone_id(b, own)
+            spec, matched = get_backbone(bid), ()
             if match_families and not own and spec.is_tiny and spec.family == "llama":
                 # derived from the shape every cell is given (--set included), so it comes after that
                 matched = llama_matched_shape(load_config(entry.path, [*sets, *entry.set, *last]).model)
@@ -189,7 +190,7 @@ def plan(configs: list[str] | dict[str, SpecConfig], backbones: list[str] | dict
                     extra += (f"data.select.from_run={run_dir(source, out)}",)
                 for seed in range(arm.seeds if arm else seeds):
                     cell = Cell(entry.path, label, b, seed, (), arm)
-                    over = (*sets, *entry.set, *own, *last, *matched, *extra, f"model.backbone={b}",
+                    over = (*sets, *entry.set, *own, *last, *matched, *extra, f"model.backbone={bid}",
                             f"train.seed={seed}", f"name={cell.name}", f"runs_dir={Path(out) / 'cells'}")
                     cfg = load_config(entry.path, list(over))  # fails now, in one line, not hours later
                     models.setdefault(label, {})[b] = cfg.model
@@ -198,6 +199,17 @@ def plan(configs: list[str] | dict[str, SpecConfig], backbones: list[str] | dict
                     done[arm.name] = arm
     refuse_same_functions(models)
     return cells
+
+
+def backbone_id(label: str, own) -> str:
+    """The backbone a spec's ``backbones`` entry trains: its own ``model.backbone=`` override (so a label such as
+    ``mistral-tiny-pretrained`` can name ``hf:runs/pretrain-mistral-tiny/model``, and cell names stay paths'
+    friends), else the label itself."""
+    for o in own or ():
+        key, sep, value = o.partition("=")
+        if sep and key.strip() == "model.backbone":
+            return value.strip()
+    return label
 
 
 def llama_matched_shape(mistral) -> tuple[str, ...]:
@@ -225,10 +237,10 @@ def refuse_same_functions(models: dict[str, dict]) -> None:
     from ..models.backbones import get_backbone
 
     for label, by_backbone in models.items():
-        tiny = [(b, m) for b, m in by_backbone.items() if get_backbone(b).is_tiny]
+        tiny = [(b, m) for b, m in by_backbone.items() if get_backbone(m.backbone).is_tiny]
         for i, (b1, m1) in enumerate(tiny):
             for b2, m2 in tiny[i + 1:]:
-                if get_backbone(b1).family == get_backbone(b2).family:
+                if get_backbone(m1.backbone).family == get_backbone(m2.backbone).family:
                     continue
                 same = dataclasses.replace(m1, backbone="", sliding_window=None) == \
                     dataclasses.replace(m2, backbone="", sliding_window=None)
@@ -338,6 +350,22 @@ def _mean_std(xs: list[float]) -> tuple[float, float]:
     return mean, (math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0)
 
 
+def spread(values: list[float]) -> dict:
+    """Mean, sample std and the values themselves (one per seed)."""
+    mean, std = _mean_std(values)
+    return {"mean": mean, "std": std, "values": values}
+
+
+def per_type_spread(facts: list[dict]) -> dict:
+    """Question type -> :func:`spread` over the seeds that scored it (empty for classification runs)."""
+    types = sorted({t for f in facts for t in f.get("per_type") or {}})
+    return {t: spread([f["per_type"][t] for f in facts if t in (f.get("per_type") or {})]) for t in types}
+
+
+def pm(x: dict | None) -> str:
+    return "-" if not x or not x["values"] else f"{100 * x['mean']:.2f} +- {100 * x['std']:.2f}"
+
+
 def collect(cells: list[Cell], out: str | Path) -> dict:
     """Results of complete cells -> ``compare/results.json``, ``results.md``, ``accuracy.png``; missing cells listed."""
     from ..io import write_json, write_text
@@ -362,7 +390,8 @@ def collect(cells: list[Cell], out: str | Path) -> dict:
                        "infer_images_per_s": _median([f["infer_images_per_s"] for f in fs]),
                        "peak_rss_mb": max((f["peak_rss_mb"] or 0) for f in fs) or None,
                        "epochs": first.get("epochs"),
-                       "train_minutes": _median([f["train_minutes"] for f in fs])})
+                       "train_minutes": _median([f["train_minutes"] for f in fs]),
+                       "per_type": per_type_spread(fs)})
     ceilings = {p.stem.removeprefix("ceiling-"): json.loads(p.read_text())
                 for p in sorted((out / "compare").glob("ceiling-*.json"))}
     result = {"rows": rows, "paired": _paired(groups), "routes": _route_gaps(rows), "rendering": ceilings,
@@ -472,6 +501,12 @@ def format_results(result: dict) -> str:
                  f"{_num(r['train_images_per_s'])} | {_num(r['infer_images_per_s'])} ({r['tta']}) | "
                  f"{_num(r['peak_rss_mb'], '{:,.0f} MB')} | **{_pct(r['accuracy_mean'])} +- "
                  f"{100 * r['accuracy_std']:.2f}** | {' / '.join(_pct(a) for a in r['accuracy'])} |")
+    types = sorted({t for r in result["rows"] for t in r.get("per_type") or {}})
+    if types:                               # question sets: where a difference comes from
+        L += ["", "Per question type (accuracy %, mean +- std over seeds):", "",
+              "| config | backbone | " + " | ".join(types) + " |", "|---|---|" + "---|" * len(types)]
+        L += [f"| {r['config']} | {r['backbone']} | " + " | ".join(pm((r.get("per_type") or {}).get(t)) for t in types)
+              + " |" for r in result["rows"]]
     matched = _param_match(result["rows"])
     if matched:
         L += ["", "Parameter counts across backbones of one config: " + "; ".join(matched) + "."]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from .runner import (VALID, Arm, Cell, SelectionStudy, _cell_facts, _mean_std, _median, _pct, apply_holm,
-                     is_complete, paired_counts, run_dir)
+                     is_complete, paired_counts, per_type_spread, pm, run_dir)
 
 FULL = "full"               # the reference arm: the whole pool
 
@@ -109,11 +109,6 @@ def pairs_of_seeds(method_seeds: list[int], baseline_seeds: list[int], planned: 
     return [(r % planned, r) for r in sorted(baseline_seeds) if r % planned in method_seeds]
 
 
-def _spread(values: list[float]) -> dict:
-    mean, std = _mean_std(values)
-    return {"mean": mean, "std": std, "values": values}
-
-
 def _manifest(cell: Cell, out) -> dict | None:
     p = run_dir(cell, out) / "selection" / "selection.json"
     return json.loads(p.read_text()) if p.is_file() else None
@@ -143,14 +138,13 @@ def collect(cells: list[Cell], out: str | Path, baseline: str = "random") -> dic
         arm = got[0][0].arm
         m = _manifest(got[0][0], out)
         ref = reference.get((label, backbone))
-        types = sorted({t for f in fs for t in f["per_type"]})
         seconds = [f["selection_s"] for f in fs if f["selection_s"] is not None]
         rows.append({"config": label, "backbone": backbone, "method": method, "budget": budget,
                      "count": m["keep"]["count"] if m else (pools.get((label, backbone)) if method == FULL else None),
                      "planned_seeds": arm.seeds, "seeds": [f["seed"] for f in fs],
                      "accuracy": [f["accuracy"] for f in fs],
                      **dict(zip(("accuracy_mean", "accuracy_std"), _mean_std([f["accuracy"] for f in fs]))),
-                     "per_type": {t: _spread([f["per_type"][t] for f in fs if t in f["per_type"]]) for t in types},
+                     "per_type": per_type_spread(fs),
                      "selection_s": sum(seconds) / len(seconds) if seconds else None,
                      "reads_reference": arm.reads == FULL,
                      "reference_minutes": ref[0]["train_minutes"] if ref and arm.reads == FULL else None,
@@ -189,10 +183,6 @@ def _tests(rows: list[dict], facts: dict, baseline: str) -> list[dict]:
                                                 if larger else "within noise"))
 
 
-def _pm(x: dict | None) -> str:
-    return "-" if not x or not x["values"] else f"{100 * x['mean']:.2f} +- {100 * x['std']:.2f}"
-
-
 def _budget(r: dict) -> str:
     if r["method"] == FULL:
         return f"all ({r['count']:,})" if r["count"] else "all"
@@ -229,7 +219,7 @@ def format_results(result: dict) -> str:
         if types:
             L += ["", "Per question type (accuracy %, mean +- std over seeds):", "",
                   "| budget | method | " + " | ".join(types) + " |", "|---|---|" + "---|" * len(types)]
-            L += [f"| {_budget(r)} | {r['method']} | " + " | ".join(_pm(r["per_type"].get(t)) for t in types) + " |"
+            L += [f"| {_budget(r)} | {r['method']} | " + " | ".join(pm(r["per_type"].get(t)) for t in types) + " |"
                   for r in rows]
     if result["tests"]:
         L += ["", f"## Each method against {base} at the same budget", "",
