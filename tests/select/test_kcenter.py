@@ -154,3 +154,12 @@ def test_the_rounding_margin_is_what_keeps_it_exact(dim, monkeypatch):
     assert not any(differs(np.random.default_rng(i)) for i in range(200))
     monkeypatch.setattr(geometry, "_skip_bound", lambda nearest, err: 4.0 * nearest)
     assert sum(differs(np.random.default_rng(i)) for i in range(200)) >= 3
+
+
+@pytest.mark.parametrize("block_bytes", [8, 3000, 1 << 22])
+def test_the_gather_block_size_changes_no_value(block_bytes, monkeypatch):
+    """Rows are gathered and reduced a block at a time; a row's distance is the same in any block."""
+    monkeypatch.setattr(geometry, "_BLOCK_BYTES", block_bytes)
+    for name in ("clusters-tiny-scale", "2d-clusters-duplicates"):
+        x, k = dataset(name, np.random.default_rng(NAMES.index(name)))
+        assert greedy_kcenter(x, k, 1) == plain(x, k, 1)

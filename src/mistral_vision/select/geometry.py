@@ -20,14 +20,33 @@ def _sq_norms(x):
     return (x * x).sum(1)
 
 
-def _sq_distances(x, sq, rows, c):
-    """Squared distances from rows ``rows`` of ``x`` (float64) to row ``c``: ``|x|^2 - 2 x.c + |c|^2``.
+_BLOCK_BYTES = 1 << 22          # rows gathered per block: ~4 MB, still in cache when multiplied and summed
 
-    Each dot product is an elementwise product summed along the row, not a BLAS matrix-vector product: MKL's
-    gemv gives a row another last bit when it falls in the tail of its 4-row blocks, so a row's distance would
-    depend on which other rows were computed with it. Here it depends on the two rows only, so skipping rows
-    cannot change the values of the others."""
-    return (sq.index_select(0, rows) - 2.0 * x.index_select(0, rows).mul_(x[c]).sum(1) + sq[c]).clamp_min_(0.0)
+
+def _dots(x, rows, c, exact: bool):
+    """Dot products of rows ``rows`` of ``x`` with row ``c``, gathered a block at a time (one read of each row
+    instead of a gathered copy written, then read again).
+
+    ``exact``: each row's products summed along the row, so its value depends on the two rows only (MKL's
+    gemv gives a row another last bit by its place in a block of 4, i.e. by which rows came with it);
+    otherwise a matrix-vector product (the float32 screen, which only needs its error bound)."""
+    import torch
+
+    out, v = torch.empty(len(rows), dtype=x.dtype), x[c]
+    size = max(1, _BLOCK_BYTES // (x.element_size() * max(x.shape[1], 1)))
+    for start in range(0, len(rows), size):
+        part = x.index_select(0, rows[start:start + size])
+        if exact:
+            torch.sum(part.mul_(v), 1, out=out[start:start + size])
+        else:
+            torch.mv(part, v, out=out[start:start + size])
+    return out
+
+
+def _sq_distances(x, sq, rows, c):
+    """Squared float64 distances from rows ``rows`` of ``x`` to row ``c``: ``|x|^2 - 2 x.c + |c|^2``, each
+    row's value independent of the others computed with it (``_dots``), so skipping rows changes no value."""
+    return (sq.index_select(0, rows) - 2.0 * _dots(x, rows, c, exact=True) + sq[c]).clamp_min_(0.0)
 
 
 def _skip_bound(nearest, err: float):
@@ -98,7 +117,7 @@ def greedy_kcenter(x, k: int, first: int) -> tuple[list[int], list[float | None]
             rows = torch.nonzero(low < nearest if maybe is None else maybe & (low < nearest)).squeeze(1)
         else:                                                # screen only those in float32
             rows = torch.nonzero(maybe).squeeze(1)
-            low = torch.addmv(low32.index_select(0, rows), x32.index_select(0, rows), x32[c], alpha=-2.0)
+            low = low32.index_select(0, rows).add_(_dots(x32, rows, c, exact=False), alpha=-2.0)
             rows = rows[low.to(torch.float64) + low_c < nearest.index_select(0, rows)]
         if len(rows):
             d = _sq_distances(x64, sq64, rows, c)
