@@ -89,8 +89,8 @@ def greedy_kcenter(x, k: int, first: int) -> tuple[list[int], list[float | None]
     n, dim = x64.shape
     sq64 = _sq_norms(x64)
     x32, sq32 = x64.to(torch.float32), sq64.to(torch.float32)
-    # |computed squared distance - exact| <= (2 d + 4) 2^-53 (|x|^2 + |c|^2) for the norms, the dot product and
-    # the two sums; doubled, and |x|^2 + |c|^2 bounded by twice the largest norm
+    # |computed squared distance - exact| <= (2 d + 4) 2^-53 (|x|^2 + |c|^2) in any summation order (the norms,
+    # the dot product, the two sums); taken as 2 (2 d + 8) 2^-53, with |x|^2 + |c|^2 <= twice the largest norm
     err = 2.0 * (2 * dim + 8) * 2.0 ** -53 * 2.0 * float(sq64.max()) if n else 0.0
     slack = 2.0 * (dim + 8) * 2.0 ** -24                     # the same for float32, per |x|^2 + |c|^2
     low32 = sq32 * (1.0 - slack)                             # |x|^2 less its share of the error bound
