@@ -2,12 +2,17 @@
 
 The embeddings are random (``torch.randn``, seed 0) and stand in for cached run features: the library's
 ``features.run_features`` is replaced by a function returning them, so the time is the method's own
-(greedy k-center: 999 float64 matrix-vector products over the pool; clusters: k-means++ and up to 25
-Lloyd iterations at k = round(sqrt(keep)), then the per-cluster draw). The last row is the floor of any
-exact greedy k-center, one float32 matrix-vector product over the pool per chosen example, timed here too. Extracting the embeddings runs at
-the scorer's images/s and is not timed here. The pool's items carry 10 question types for ``stratified``.
+(greedy k-center: 999 steps, each computing only the distances its pruning and float32 screen cannot rule
+out; clusters: k-means++ and up to 25 Lloyd iterations at k = round(sqrt(keep)), then the per-cluster draw).
+Random 128-d points are k-center's worst case: all their distances are alike, so the triangle inequality
+rules nothing out. A run's embeddings are clustered, so k-center runs again on a mixture of ``--blobs``
+Gaussian blobs (unit spread, centers drawn with ``--blob-spread`` times that spread; 0 blobs: skip). The
+last row is the floor of a pass-per-step greedy k-center, one float32 matrix-vector product over the pool
+per chosen example, timed here too. Extracting the embeddings runs at the scorer's images/s and is not
+timed here. The pool's items carry 10 question types for ``stratified``.
 
-    python benchmarks/bench_select.py [--pool 100000] [--keep 1000] [--dim 128] [--threads 1]
+    python benchmarks/bench_select.py [--pool 100000] [--keep 1000] [--dim 128] [--blobs 50] [--blob-spread 2]
+                                      [--threads 1]   (default: BENCH_THREADS, else 1)
 """
 from __future__ import annotations
 
@@ -25,7 +30,10 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--pool", type=int, default=100_000)
     ap.add_argument("--keep", type=int, default=1000)
     ap.add_argument("--dim", type=int, default=128)
-    ap.add_argument("--threads", type=int, default=1)    # one: a second OpenMP thread on a busy core stalls
+    ap.add_argument("--blobs", type=int, default=50)
+    ap.add_argument("--blob-spread", type=float, default=2.0)
+    # one thread: a second OpenMP thread on a busy core stalls
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", "1")))
     args = ap.parse_args(argv)
     import torch
 
@@ -36,23 +44,32 @@ def main(argv=None) -> list[dict]:
     from mistral_vision.select.selection import select
 
     torch.set_num_threads(args.threads)
-    emb = torch.randn(args.pool, args.dim, generator=torch.Generator().manual_seed(0))
-    features.run_features = lambda run_dir, qset, kind, **kw: emb          # "cached": no model in the timing
+    uniform = torch.randn(args.pool, args.dim, generator=torch.Generator().manual_seed(0))
+    emb = {"now": uniform}
+    features.run_features = lambda run_dir, qset, kind, **kw: emb["now"]   # "cached": no model in the timing
     features.check_run_fits = lambda run_dir, qset: None
     items = [Item(f"x{i:06d}", i, [("human", "<image>\nq"), ("gpt", "a")], f"type-{i % 10}")
              for i in range(args.pool)]
     pool = Pool("random-embeddings", QuestionSet("bench", [None] * args.pool, items), [{} for _ in items], "0" * 64)
-    runs = [("random", {}), ("stratified", {}), ("kcenter", {"from_run": "."}), ("clusters", {"from_run": "."})]
+    runs = [("random", {}, "uniform"), ("stratified", {}, "uniform"), ("kcenter", {"from_run": "."}, "uniform"),
+            ("clusters", {"from_run": "."}, "uniform")]
+    if args.blobs:
+        g = torch.Generator().manual_seed(1)
+        centers = torch.randn(args.blobs, args.dim, generator=g) * args.blob_spread
+        blobs = centers[torch.randint(args.blobs, (args.pool,), generator=g)] + torch.randn(args.pool, args.dim, generator=g)
+        runs.append(("kcenter", {"from_run": "."}, "blobs"))
     out, rows = [], []
-    for method, params in runs:
+    for method, params, data in runs:
+        emb["now"] = uniform if data == "uniform" else blobs
         spec = SelectConfig(method=method, keep=args.keep, **params)
         t0 = time.perf_counter()
         m = select(pool, spec, 0, log=lambda *_: None)
         secs = time.perf_counter() - t0
         assert len(set(m["ids"])) == args.keep
-        out.append({"method": method, "seconds": secs, **m["params"]})
-    # The floor of any exact greedy k-center: one float32 pass over the embeddings per chosen example.
-    x32, t0 = emb.contiguous(), time.perf_counter()
+        out.append({"method": method + ("" if data == "uniform" else f", {args.blobs} blobs"), "seconds": secs,
+                    **m["params"]})
+    # The floor of a pass-per-step greedy k-center: one float32 pass over the embeddings per chosen example.
+    x32, t0 = uniform.contiguous(), time.perf_counter()
     for i in range(20):
         x32 @ x32[i]
     base = (time.perf_counter() - t0) / 20 * (args.keep - 1)
