@@ -235,7 +235,7 @@ def test_the_shipped_pruning_study_plans_82_cells_reference_first(monkeypatch):
     for bb in ("mistral-tiny", "llama-tiny"):
         mine = [c for c in cells if c.backbone == bb]
         assert mine[0].name == f"mnist-vqa-{bb}-full-s0" and len(mine) == 41
-        assert sorted({c.arm.budget for c in mine[1:]}) == [250, 500, 1000, 2000]
+        assert sorted({c.arm.budget for c in mine[1:]}) == [125, 250, 500, 1000]
         assert {m: sum(c.arm.method == m for c in mine) for m in dict.fromkeys(c.arm.method for c in mine)} == {
             "full": 1, "random": 20, "stratified": 4, "handpicked": 4, "loss": 4, "kcenter": 4, "clusters": 4}
         ref = str(run_dir(mine[0], spec.out))

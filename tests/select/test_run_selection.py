@@ -135,3 +135,15 @@ def test_bad_selection_configs_are_one_line(value, message, data_dir):
     with pytest.raises(UserError) as e:
         load_config(None, [f"data.select={value}"])
     assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_runs_on_different_selections_of_one_pool_learn_one_tokenizer(data_dir):
+    """A selection study compares training examples alone: the BPE is learned from the whole pool, never from
+    the subset (250 kept prompts would otherwise give each cell its own, poorer vocabulary)."""
+    from mistral_vision.models.ascii_tokenizer import training_texts
+
+    vqa = ["data.dataset=mnist-vqa", "vision.image_size=56", "data.train_canvases=6", "data.valid_canvases=2",
+           "data.test_canvases=2", "tokenizer.kind=ascii-bpe", "tokenizer.split=words"]
+    texts = [training_texts(llava_cfg(data_dir, *vqa, *sel), 1000) for sel in
+             ([], ["data.select={method: random, keep: 2}"], ["data.select={method: random, keep: 3, seed: 5}"])]
+    assert len(texts[0]) == 12 and texts[0] == texts[1] == texts[2]

@@ -252,11 +252,12 @@ def _conversation_texts(cfg, limit: int) -> list[str]:
     from ..ascii.render import render_ascii
     from ..data.questions import IMAGE
     from ..data.run_data import load_questions
-    from ..data.selection import selection_file
 
     a = cfg.ascii
-    qs = load_questions(cfg.data, "train", conversations=True,
-                        selection=selection_file(cfg.data, cfg.run_dir)).subset(limit)   # data.select: the subset
+    # The whole training pool, also under data.select: the subset decides which examples train, not the
+    # vocabulary, so runs on different selections of one pool share one tokenizer (as they would share a
+    # pretrained LLM's) and a selection study compares examples alone.
+    qs = load_questions(cfg.data, "train", conversations=True).subset(limit)
     if cfg.route != "ascii":             # the image is the tower's: the text alone, <image> stays a special token
         return ["\n".join(t.replace(IMAGE, "") for _, t in it.turns) for it in qs.items]
     rows = sorted({it.image for it in qs.items if it.image >= 0})
