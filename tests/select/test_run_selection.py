@@ -147,3 +147,24 @@ def test_runs_on_different_selections_of_one_pool_learn_one_tokenizer(data_dir):
     texts = [training_texts(llava_cfg(data_dir, *vqa, *sel), 1000) for sel in
              ([], ["data.select={method: random, keep: 2}"], ["data.select={method: random, keep: 3, seed: 5}"])]
     assert len(texts[0]) == 12 and texts[0] == texts[1] == texts[2]
+
+
+def test_a_stage_left_smaller_than_one_batch_by_a_selection_trains_on_what_there_is(data_dir, capsys):
+    """A small subset can keep fewer captions than one batch (handpicked 125 of mnist-vqa kept one): that stage
+    trains on batches of what there is instead of stopping the run (batch 16 here; 7 captions, 13 in all)."""
+    import json
+
+    from mistral_vision.pipeline import train_run
+
+    cfg = llava_cfg(data_dir, "data.dataset=mnist-vqa", "vision.image_size=56", "data.train_canvases=8",
+                    "data.valid_canvases=2", "data.test_canvases=2", "train.eval_every=0",
+                    "data.select={method: stratified, keep: 13, allocation: proportional}",
+                    "stages=[{name: align, data: captions, trainable: {projector: 0.01}, epochs: 2},"
+                    " {name: instruct, data: all, trainable: {projector: 0.01}, epochs: 1}]")
+    summary = train_run(cfg, progress=True)
+    out = capsys.readouterr().out
+    assert "stage align: 7 training samples are fewer than one batch of 16 x 1 x 1; it trains on batches of 7" in out
+    assert "stage instruct: 13 training samples are fewer than one batch of 16 x 1 x 1; it trains on batches of 13" in out
+    steps = {s["name"]: s["steps"] for s in summary["stages"]}
+    assert steps == {"align": 2, "instruct": 1}
+    assert json.loads((cfg.run_dir / "train_summary.json").read_text())["stages"][0]["steps"] == 2

@@ -184,8 +184,17 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
     # epoch because each epoch reshuffles.
     micro_per_epoch = len(source) // (bs * world)
     if micro_per_epoch < tc.grad_accum:
-        raise UserError(f"{len(source)} training samples are fewer than one batch "
-                        f"({bs} x {world} processes x {tc.grad_accum} accumulation)")
+        # A stage whose data is smaller than one batch (a small data.select subset that kept few captions)
+        # trains on batches of what there is rather than stopping the run; below one sample per process
+        # and accumulation step there is nothing to train on.
+        small = len(source) // (world * tc.grad_accum)
+        if small < 1:
+            raise UserError(f"stage {stage.name}: {len(source)} training samples are fewer than one per process "
+                            f"and accumulation step ({world} x {tc.grad_accum})")
+        log(f"      stage {stage.name}: {len(source)} training samples are fewer than one batch of {bs} x {world} "
+            f"x {tc.grad_accum}; it trains on batches of {small}")
+        bs = small
+        micro_per_epoch = len(source) // (bs * world)
     steps_per_epoch = micro_per_epoch // tc.grad_accum
     total = max(1, math.ceil(stage.epochs * steps_per_epoch))
     opt = torch.optim.AdamW([{k: v for k, v in g.items() if k != "part"} for g in groups], lr=tc.lr, betas=tc.betas)
