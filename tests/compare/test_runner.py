@@ -345,3 +345,13 @@ def test_question_rows_get_a_per_type_table_of_mean_and_std_over_seeds():
     classification = format_results({"rows": [row | {"per_type": {}}], "paired": [], "routes": [], "rendering": {},
                                      "missing": []})
     assert "Per question type" not in classification
+
+
+def test_the_majority_answer_is_each_types_most_frequent_truth_always():
+    from mistral_vision.compare.runner import majority_answer
+
+    recs = [{"type": "present", "truth": t} for t in ("yes", "no", "no", "no")] + \
+        [{"type": "cell", "truth": t} for t in ("1", "2", "2", "empty", "empty", "empty")]
+    assert majority_answer(recs) == {"overall": (3 + 3) / 10, "per_type": {"cell": 0.5, "present": 0.75}}
+    assert majority_answer([{"label": 3}, {"label": 3}, {"label": 1}]) == {"overall": 2 / 3, "per_type": {"all": 2 / 3}}
+    assert majority_answer([]) is None and majority_answer([{"type": "x"}]) is None

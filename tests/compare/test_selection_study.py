@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from mistral_vision.cli import main
-from mistral_vision.compare.runner import load_spec, plan, run_dir
+from mistral_vision.compare.runner import _cell_facts, load_spec, plan, run_dir
 from mistral_vision.compare.selection_study import check_budgets, collect, pairs_of_seeds, study_arms
 from mistral_vision.config import load_config
 from mistral_vision.errors import UserError
@@ -98,8 +98,9 @@ def _write_cell(cell, out, right, minutes=1.0, seconds=None, count=None):
     ev.mkdir(parents=True)
     (d / "train_summary.json").write_text(json.dumps({"params": 1000, "wall_s": 60 * minutes}))
     (d / "config.json").write_text(json.dumps({"route": "llava", "data": {"dataset": "mnist-vqa"}}))
-    recs = [{"index": i, "type": TYPES[i], "pred": "a", "truth": "a" if i in right else "b", "correct": i in right}
-            for i in range(N)]
+    truth = "abcde" * 2                      # each type's five questions have five different answers
+    recs = [{"index": i, "type": TYPES[i], "pred": truth[i] if i in right else "z", "truth": truth[i],
+             "correct": i in right} for i in range(N)]
     (ev / "answers.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
     per_type = {t: {"accuracy": sum(r["correct"] for r in recs if r["type"] == t) / 5, "n": 5} for t in set(TYPES)}
     (ev / "metrics.json").write_text(json.dumps({"accuracy": len(right) / N, "n": N, "per_type": per_type,
@@ -161,6 +162,21 @@ def test_collect_tests_each_method_against_random_with_exact_p_values_holm_and_v
     assert "| mnist-vqa" not in md and "| v | mistral-tiny | 4 | stratified | 0,0 0,1 0,2 | 12 | 0 |" in md
     assert (Path(out) / "compare" / "budget.png").stat().st_size > 5000
     assert json.loads((Path(out) / "compare" / "results.json").read_text())["tests"][0]["verdict"] == strat["verdict"]
+    # the majority answer (each type's most frequent answer, always) scores 1/5 here, below every method
+    assert res["majority"] == {"v": {"overall": 0.2, "per_type": {"cell": 0.2, "count": 0.2}}}
+    assert "| - | majority answer | - | 20.00 | each type's most frequent answer, always | - | - |" in md
+    assert "| - | majority answer | 20.00 | 20.00 |" in md
+    # where neither side beats it, the models answer constants: no "better" or "worse", whatever p says
+    from mistral_vision.compare.selection_study import _tests
+
+    facts = {(r["config"], r["backbone"], r["method"], r["budget"]): {} for r in res["rows"]}
+    for c in cells:
+        facts[("v", "mistral-tiny", c.arm.method, c.arm.budget)][c.seed] = _cell_facts(c, out)
+    floor = {"v": {"overall": 0.65}}
+    strat, kc, cl = _tests(res["rows"], facts, "random", floor)
+    assert [t["verdict"] for t in (strat, kc, cl)] == ["better than random", "neither above the majority answer",
+                                                      "neither above the majority answer"]
+    assert kc["p_holm"] < 0.05 and (kc["majority"], kc["collapsed"], strat["collapsed"]) == (0.65, True, False)
     # a cell not yet run is listed, and the tests use the seeds present
     (run_dir(by["random-4-s2"], out) / "train_summary.json").unlink()
     again = collect(cells, out)

@@ -151,18 +151,27 @@ def collect(cells: list[Cell], out: str | Path, baseline: str = "random") -> dic
                      "train_minutes": _median([f["train_minutes"] for f in fs])})
     rows.sort(key=lambda r: (r["config"], r["backbone"], r["method"] == FULL, r["count"] or 0, str(r["budget"]),
                              r["method"] != baseline))
-    result = {"baseline": baseline, "rows": rows, "tests": _tests(rows, facts, baseline), "missing": missing}
+    majority = {}                 # the validation questions are the row's: any cell of it says
+    for (label, _, _, _), got in groups.items():
+        if got[0][1].get("majority") and label not in majority:
+            majority[label] = got[0][1]["majority"]
+    result = {"baseline": baseline, "rows": rows, "majority": majority,
+              "tests": _tests(rows, facts, baseline, majority), "missing": missing}
     dest = out / "compare"
     write_json(dest / "results.json", result)
     write_text(dest / "results.md", format_results(result))
     from ..eval.plots import plot_budget_curves
 
-    plot_budget_curves(rows, baseline, FULL, dest / "budget.png")
+    plot_budget_curves(rows, baseline, FULL, dest / "budget.png",
+                       majority={k: v["overall"] for k, v in majority.items()})
     return result
 
 
-def _tests(rows: list[dict], facts: dict, baseline: str) -> list[dict]:
-    """Each method against the baseline at the same (config, backbone, budget), Holm over the whole table."""
+def _tests(rows: list[dict], facts: dict, baseline: str, majority: dict | None = None) -> list[dict]:
+    """Each method against the baseline at the same (config, backbone, budget), Holm over the whole table. Where
+    neither the method nor the baseline beats always giving each type's most frequent answer (``majority``,
+    per config), the verdict says so instead of "better" / "worse": collapsed models differ only in which
+    constant they answer, and a test on them, however small its p, says nothing about the data."""
     out = []
     for r in rows:
         if r["method"] in (baseline, FULL):
@@ -178,9 +187,19 @@ def _tests(rows: list[dict], facts: dict, baseline: str) -> list[dict]:
         mean_b, std_b = _mean_std([base[s]["accuracy"] for s in sorted({b for _, b in pairs})])
         out.append({"config": r["config"], "backbone": r["backbone"], "budget": r["budget"], "count": r["count"],
                     "method": r["method"], "baseline": baseline, "seed_pairs": pairs}
-                   | paired_counts(facts[key], base, pairs) | {"difference": mean_m - mean_b, "seed_spread": std_b})
-    return apply_holm(out, lambda row, larger: (f"{'better' if row['difference'] > 0 else 'worse'} than {baseline}"
-                                                if larger else "within noise"))
+                   | paired_counts(facts[key], base, pairs) | {"difference": mean_m - mean_b, "seed_spread": std_b,
+                                                              "method_mean": mean_m, "baseline_mean": mean_b})
+    for row in out:
+        floor = ((majority or {}).get(row["config"]) or {}).get("overall")
+        row["majority"] = floor
+        row["collapsed"] = floor is not None and max(row["method_mean"], row["baseline_mean"]) <= floor
+
+    def verdict(row, larger):
+        if row["collapsed"]:
+            return "neither above the majority answer"
+        return f"{'better' if row['difference'] > 0 else 'worse'} than {baseline}" if larger else "within noise"
+
+    return apply_holm(out, verdict)
 
 
 def _budget(r: dict) -> str:
@@ -211,16 +230,23 @@ def format_results(result: dict) -> str:
         L += ["", f"## {panel[0]} / {panel[1]}", "",
               "| budget | method | seeds | accuracy | per seed | selection | reference run |",
               "|---|---|---|---|---|---|---|"]
+        floor = result.get("majority", {}).get(panel[0])
         for r in rows:
             L.append(f"| {_budget(r)} | {r['method']} | {len(r['seeds'])} | **{100 * r['accuracy_mean']:.2f} +- "
                      f"{100 * r['accuracy_std']:.2f}** | {' / '.join(_pct(a) for a in r['accuracy'])} | "
                      + " | ".join(_cost(r)) + " |")
+        if floor:
+            L.append(f"| - | majority answer | - | {100 * floor['overall']:.2f} | each type's most frequent answer, "
+                     "always | - | - |")
         types = sorted({t for r in rows for t in r["per_type"]})
         if types:
             L += ["", "Per question type (accuracy %, mean +- std over seeds):", "",
                   "| budget | method | " + " | ".join(types) + " |", "|---|---|" + "---|" * len(types)]
             L += [f"| {_budget(r)} | {r['method']} | " + " | ".join(pm(r["per_type"].get(t)) for t in types) + " |"
                   for r in rows]
+            if floor:
+                L.append("| - | majority answer | " + " | ".join(
+                    "-" if t not in floor["per_type"] else f"{100 * floor['per_type'][t]:.2f}" for t in types) + " |")
     if result["tests"]:
         L += ["", f"## Each method against {base} at the same budget", "",
               f"| config | backbone | budget | method | seed pairs (method, {base}) | method right, {base} wrong | "
@@ -233,7 +259,9 @@ def format_results(result: dict) -> str:
         L += ["", f"McNemar: exact, on the same {VALID} questions, pooled over seed pairs: {base}'s seed r meets the "
               f"method's seed r mod (its seeds), so a method run once meets every {base} draw. Holm: corrected over "
               f"every comparison of this table. A verdict other than \"within noise\" needs Holm p < 0.05 and a "
-              f"difference above {base}'s seed standard deviation."]
+              f"difference above {base}'s seed standard deviation, and the method or {base} above the majority "
+              f"answer (always each type's most frequent answer): below it both have collapsed to constants and "
+              f"the verdict is \"neither above the majority answer\", whatever p says."]
     if result["missing"]:
         L += ["", f"Not yet complete ({len(result['missing'])}): " + ", ".join(result["missing"])]
     L += ["", "![accuracy against budget](budget.png)", ""]

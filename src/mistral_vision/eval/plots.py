@@ -199,10 +199,11 @@ def plot_seed_accuracies(rows: list[dict], path: Path) -> None:
     _save(fig, path)
 
 
-def plot_budget_curves(rows: list[dict], baseline: str, full: str, path: Path) -> None:
+def plot_budget_curves(rows: list[dict], baseline: str, full: str, path: Path, majority: dict | None = None) -> None:
     """compare's selection study: per config and backbone, validation accuracy against the examples kept (log
     scale), one line (the mean over seeds) per method; the baseline's band spans its seeds' min..max and the
-    whole pool (``full``, the reference run) is a dashed line and a point at the pool's size."""
+    whole pool (``full``, the reference run) is a dashed line and a point at the pool's size; ``majority``
+    (config -> accuracy of always each type's most frequent answer) a red dotted line."""
     panels = list(dict.fromkeys((r["config"], r["backbone"]) for r in rows))
     if not panels:
         return
@@ -228,6 +229,8 @@ def plot_budget_curves(rows: list[dict], baseline: str, full: str, path: Path) -
         for r in (r for r in group if r["method"] == full):
             ax.axhline(100 * r["accuracy_mean"], color="grey", ls="--", lw=1)
             ax.plot([r["count"]], [100 * r["accuracy_mean"]], "s", color="grey", label=f"whole pool ({r['count']:,})")
+        if (majority or {}).get(panel[0]) is not None:
+            ax.axhline(100 * majority[panel[0]], color="tab:red", ls=":", lw=1.2, label="majority answer")
         ax.set_xscale("log")
         ticks = sorted({r["count"] for r in group})
         ax.set_xticks(ticks, [f"{t:,}" for t in ticks], fontsize=7, rotation=45)
