@@ -29,7 +29,7 @@ def compare(args) -> int:
     if args.analytic:
         return analytic(args)
     from . import quiet_libraries
-    from ..compare import runner
+    from ..compare import runner, selection_study
 
     quiet_libraries()
     if not args.configs:
@@ -37,9 +37,9 @@ def compare(args) -> int:
     specs = [c for c in args.configs if runner.is_spec(c)]
     if specs and len(args.configs) > 1:
         raise UserError(f"compare: {specs[0]} is a compare spec; give it alone, not with other configs")
-    study = None
+    study = arms = None
     if specs:
-        spec = runner.load_spec(specs[0])
+        spec, arms = selection_study.load_study(specs[0])
         configs, sets, out, ceiling_epochs = spec.configs, list(spec.set), spec.out, spec.ceiling_epochs
         backbones, seeds, study = spec.backbones, spec.seeds, spec.selection
         if study and args.seeds is not None:
@@ -56,11 +56,8 @@ def compare(args) -> int:
     seeds = args.seeds if args.seeds is not None else seeds
     out = args.out or out
     # Without a spec nothing says how the families differ: the LLaMA cells get Llama-2's shape, matched.
-    if study:
-        from ..compare import selection_study
     cells = runner.plan(configs, backbones, seeds, sets, out, last=args.set, match_families=not specs,
-                        log=lambda line: print(line, file=sys.stderr),
-                        arms=selection_study.study_arms(study) if study else None)
+                        log=lambda line: print(line, file=sys.stderr), arms=arms)
     if args.plan:
         for cell in cells:
             print(runner.command(cell))

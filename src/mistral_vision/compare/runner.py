@@ -88,16 +88,10 @@ def load_spec(path: str | Path) -> CompareSpec:
         raise UserError(f"{path}: {e}") from None
     if not spec.configs:
         raise UserError(f"{path}: `configs` is empty")
-    if spec.selection is not None:
-        from .selection_study import study_arms
-
+    if spec.selection is not None:       # its arms are checked by selection_study.load_study, which builds on this
         if data.get("seeds", 1) != 1:
             raise UserError(f"{path}: `seeds` is for backbone studies; a selection study's seeds are "
                             "selection.baseline_seeds and selection.seeds")
-        try:
-            study_arms(spec.selection)
-        except UserError as e:
-            raise UserError(f"{path}: {e}") from None
         spec = dataclasses.replace(spec, seeds=1)
     configs = {}
     for label, entry in spec.configs.items():

@@ -16,8 +16,8 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
-from .runner import (VALID, Arm, Cell, SelectionStudy, _cell_facts, _mean_std, _median, _pct, apply_holm,
-                     is_complete, paired_counts, per_type_spread, pm, run_dir)
+from .runner import (VALID, Arm, Cell, CompareSpec, SelectionStudy, _cell_facts, _mean_std, _median, _pct,
+                     apply_holm, is_complete, load_spec, paired_counts, per_type_spread, pm, run_dir)
 
 FULL = "full"               # the reference arm: the whole pool
 
@@ -82,6 +82,18 @@ def study_arms(study: SelectionStudy) -> list[Arm]:
             seeds = study.baseline_seeds if name == study.baseline else study.seeds
             arms.append(Arm(name, budget, seeds, over, FULL if reads else None))
     return arms
+
+
+def load_study(path: str | Path) -> tuple[CompareSpec, list[Arm] | None]:
+    """``runner.load_spec`` plus, for a spec with a ``selection:`` block, its arms (a bad study is one line naming
+    the spec file); ``None`` arms for a backbone study."""
+    spec = load_spec(path)
+    if spec.selection is None:
+        return spec, None
+    try:
+        return spec, study_arms(spec.selection)
+    except UserError as e:
+        raise UserError(f"{path}: {e}") from None
 
 
 def check_budgets(cells: list[Cell], log=print) -> None:
