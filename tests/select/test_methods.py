@@ -196,8 +196,8 @@ def test_greedy_kcenter_chooses_as_the_plain_float64_algorithm_does(n, dim, k, s
     """The float32 pass only filters: every choice is the float64 algorithm's, at any scale of the data."""
     import torch
 
-    from mistral_vision.select.geometry import greedy_kcenter_float64
+    from tests.select.test_kcenter import plain
 
     x = torch.randn(n, dim, generator=torch.Generator().manual_seed(n)) * scale + 3 * scale
-    fast, ref = greedy_kcenter(x, k, 5), greedy_kcenter_float64(x, k, 5)
+    fast, ref = greedy_kcenter(x, k, 5), plain(x, k, 5)
     assert fast[0] == ref[0] and fast[1][1:] == pytest.approx(ref[1][1:], rel=1e-12)

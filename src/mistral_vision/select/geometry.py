@@ -137,25 +137,6 @@ def greedy_kcenter(x, k: int, first: int) -> tuple[list[int], list[float | None]
     return chosen, radius
 
 
-def greedy_kcenter_float64(x, k: int, first: int) -> tuple[list[int], list[float | None]]:
-    """The plain float64 greedy k-center, on BLAS matrix-vector products: ``greedy_kcenter`` chooses the same
-    rows, its distances equal to ~1e-16 relative (tests/select/test_kcenter.py holds the bit-exact reference)."""
-    import torch
-
-    x = torch.as_tensor(x).to(torch.float64).contiguous()
-    sq = _sq_norms(x)
-    nearest = torch.full((x.shape[0],), math.inf, dtype=torch.float64)
-    chosen, radius = [int(first)], [None]
-    c = int(first)
-    for _ in range(k - 1):
-        torch.minimum(nearest, (sq - 2.0 * (x @ x[c]) + sq[c]).clamp_min_(0.0), out=nearest)
-        nearest[c] = -1.0
-        c = int(torch.argmax(nearest.to(torch.float32)))
-        chosen.append(c)
-        radius.append(math.sqrt(max(float(nearest[c]), 0.0)))
-    return chosen, radius
-
-
 def _distances(x, sq, centers):
     """Squared distances [N, k] from every row to every center, float64."""
     return (sq[:, None] - 2.0 * (x @ centers.T) + _sq_norms(centers)[None, :]).clamp_min_(0.0)
