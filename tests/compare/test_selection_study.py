@@ -98,13 +98,15 @@ def _write_cell(cell, out, right, minutes=1.0, seconds=None, count=None):
     ev.mkdir(parents=True)
     (d / "train_summary.json").write_text(json.dumps({"params": 1000, "wall_s": 60 * minutes}))
     (d / "config.json").write_text(json.dumps({"route": "llava", "data": {"dataset": "mnist-vqa"}}))
+    from mistral_vision.eval.questions import question_metrics
+
     truth = "abcde" * 2                      # each type's five questions have five different answers
     recs = [{"index": i, "type": TYPES[i], "pred": truth[i] if i in right else "z", "truth": truth[i],
-             "correct": i in right} for i in range(N)]
+             "correct": i in right, "has_image": True, "mode": "scored"} for i in range(N)]
     (ev / "answers.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
-    per_type = {t: {"accuracy": sum(r["correct"] for r in recs if r["type"] == t) / 5, "n": 5} for t in set(TYPES)}
-    (ev / "metrics.json").write_text(json.dumps({"accuracy": len(right) / N, "n": N, "per_type": per_type,
-                                                 "predictions": str(ev / "answers.jsonl")}))
+    m = question_metrics(recs)               # what `evaluate` writes, the majority answer included
+    assert (m["accuracy"], m["n"]) == (len(right) / N, N)
+    (ev / "metrics.json").write_text(json.dumps(m | {"predictions": str(ev / "answers.jsonl")}))
     if seconds is not None:
         (d / "selection").mkdir()
         (d / "selection" / "selection-timing.json").write_text(json.dumps({"seconds": seconds}))

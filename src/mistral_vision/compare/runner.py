@@ -301,24 +301,17 @@ def mcnemar_p(b: int, c: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def majority_answer(records: list[dict]) -> dict | None:
-    """What always giving each question type's most frequent true answer scores on these records (classification:
-    the most frequent class): ``{"overall": accuracy, "per_type": {type: accuracy}}``. A model at or below it
-    has learned nothing a constant would not, and comparisons between such models only say which constant
-    each collapsed to."""
-    from collections import Counter
-
-    by: dict[str, Counter] = {}
-    for r in records:
-        truth = r.get("truth", r.get("label"))
-        if truth is None:
-            return None
-        by.setdefault(r.get("type") or "all", Counter())[str(truth)] += 1
-    if not by:
-        return None
-    top = {t: c.most_common(1)[0][1] for t, c in by.items()}
-    return {"overall": sum(top.values()) / sum(sum(c.values()) for c in by.values()),
-            "per_type": {t: top[t] / sum(c.values()) for t, c in sorted(by.items())}}
+def majority_answer(metrics: dict) -> dict | None:
+    """What always giving each question type's most frequent true answer scores, as the evaluation wrote it in
+    ``metrics.json`` (classification: the most frequent class, as type ``all``): ``{"overall": accuracy,
+    "per_type": {type: accuracy}}``. A model at or below it has learned nothing a constant would not, and
+    comparisons between such models only say which constant each collapsed to."""
+    if "majority" in metrics:                                   # question sets (eval/questions.py)
+        return {"overall": metrics["majority"],
+                "per_type": {t: v["majority"] for t, v in sorted((metrics.get("per_type") or {}).items())}}
+    if "majority_baseline" in metrics:                          # classification (eval/metrics.py)
+        return {"overall": metrics["majority_baseline"], "per_type": {"all": metrics["majority_baseline"]}}
+    return None
 
 
 def _cell_facts(cell: Cell, out: str | Path) -> dict:
@@ -331,8 +324,8 @@ def _cell_facts(cell: Cell, out: str | Path) -> dict:
     metrics_path = next((d / "eval").glob(f"*-{VALID}/metrics.json"))
     m = json.loads(metrics_path.read_text())
     # classification records hold pred and label; question records (VQA, LLaVA JSON) their own `correct`
-    records = read_jsonl_tolerant(Path(m["predictions"]))
-    preds = {r["index"]: r["correct"] if "correct" in r else r["pred"] == r["label"] for r in records}
+    preds = {r["index"]: r["correct"] if "correct" in r else r["pred"] == r["label"]
+             for r in read_jsonl_tolerant(Path(m["predictions"]))}
     timing = d / "selection" / "selection-timing.json"
     rates = sorted(r["images_per_s"] for r in read_jsonl_tolerant(d / "metrics.jsonl") if "images_per_s" in r)
     model_cfg = json.loads((d / "model" / "config.json").read_text()) if (d / "model" / "config.json").is_file() else {}
@@ -344,7 +337,7 @@ def _cell_facts(cell: Cell, out: str | Path) -> dict:
              "n": m["n"], "params": summary["params"], "tokens_per_sample": tokens,
              "train_images_per_s": rates[len(rates) // 2] if rates else None,
              "infer_images_per_s": m.get("predict_images_per_s"), "tta": m.get("tta", "none"),
-             "peak_rss_mb": summary.get("peak_rss_mb"), "correct": preds, "majority": majority_answer(records),
+             "peak_rss_mb": summary.get("peak_rss_mb"), "correct": preds, "majority": majority_answer(m),
              "epochs": summary.get("epochs"),
              "train_minutes": summary["wall_s"] / 60 if summary.get("wall_s") else None,
              "sliding_window": text.get("sliding_window"),
