@@ -136,9 +136,9 @@ def collect(cells: list[Cell], out: str | Path, baseline: str = "random") -> dic
     for c in cells:
         if c.name not in missing:
             groups.setdefault((c.label, c.backbone, c.arm.method, c.arm.budget), []).append((c, _cell_facts(c, out)))
+    manifests = {key: _manifest(got[0][0], out) for key, got in groups.items()}
     pools = {}                  # the pool's size, as a selection of the same row and backbone read it
-    for (label, backbone, _, _), got in groups.items():
-        m = _manifest(got[0][0], out)
+    for (label, backbone, _, _), m in manifests.items():
         if m:
             pools[(label, backbone)] = m["source"]["pool"]
     reference = {k[:2]: [f for _, f in got] for k, got in groups.items() if k[2] == FULL}
@@ -148,7 +148,7 @@ def collect(cells: list[Cell], out: str | Path, baseline: str = "random") -> dic
         fs = [f for _, f in got]
         facts[(label, backbone, method, budget)] = {f["seed"]: f for f in fs}
         arm = got[0][0].arm
-        m = _manifest(got[0][0], out)
+        m = manifests[(label, backbone, method, budget)]
         ref = reference.get((label, backbone))
         seconds = [f["selection_s"] for f in fs if f["selection_s"] is not None]
         rows.append({"config": label, "backbone": backbone, "method": method, "budget": budget,
