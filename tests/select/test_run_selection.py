@@ -168,3 +168,28 @@ def test_a_stage_left_smaller_than_one_batch_by_a_selection_trains_on_what_there
     steps = {s["name"]: s["steps"] for s in summary["stages"]}
     assert steps == {"align": 2, "instruct": 1}
     assert json.loads((cfg.run_dir / "train_summary.json").read_text())["stages"][0]["steps"] == 2
+
+
+def test_stage_steps_give_subsets_of_any_size_the_same_compute(data_dir):
+    """stages[i].steps fixes a stage's optimizer steps whatever its data's size (the selection study's matched
+    compute): the same 2 + 3 steps on a subset of 13 examples and on the whole pool of 30 (15 captions)."""
+    from mistral_vision.pipeline import train_run
+
+    base = ["data.dataset=mnist-vqa", "vision.image_size=56", "data.train_canvases=15", "data.valid_canvases=2",
+            "data.test_canvases=2", "train.eval_every=0",
+            "stages=[{name: align, data: captions, trainable: {projector: 0.01}, steps: 2},"
+            " {name: instruct, data: all, trainable: {projector: 0.01}, epochs: 1, steps: 3}]"]
+    small = train_run(llava_cfg(data_dir, *base, "name=small",
+                                "data.select={method: stratified, keep: 13, allocation: proportional}"))
+    whole = train_run(llava_cfg(data_dir, *base, "name=whole"))
+    assert [(s["name"], s["steps"]) for s in small["stages"]] == [("align", 2), ("instruct", 3)]
+    assert [(s["name"], s["steps"]) for s in whole["stages"]] == [("align", 2), ("instruct", 3)]
+    assert [s["epochs"] for s in whole["stages"]] == [2.0, 3.0]        # one batch per epoch: 15 (of 15), 16 of 30
+
+
+@pytest.mark.parametrize("steps, says", [("0", "steps must be a whole number >= 1"),
+                                         ("2.5", r"stages\[0\].steps: expected an integer, got 2.5"),
+                                         ("true", r"stages\[0\].steps: expected an integer")])
+def test_stage_steps_must_be_a_whole_number(data_dir, steps, says):
+    with pytest.raises(UserError, match=says):
+        llava_cfg(data_dir, "data.dataset=mnist-vqa", f"stages=[{{name: a, trainable: {{projector: 0.01}}, steps: {steps}}}]")

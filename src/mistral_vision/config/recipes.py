@@ -54,6 +54,8 @@ def resolve_stages(cfg) -> tuple[StageConfig, ...]:
         batch = st.batch_size or cfg.train.batch_size
         if epochs <= 0 or batch < 1:
             raise UserError(f"config {where}: epochs must be > 0 and batch_size >= 1")
+        if st.steps is not None and st.steps < 1:
+            raise UserError(f"config {where}: steps must be a whole number >= 1 (or null: epochs decide)")
         if st.kind != "text" and st.data is not None and not _questions(cfg):
             raise UserError(f"config {where}: stage data is for question sets (mnist-vqa, fashion-vqa, llava-json)")
         template = st.template if st.template is not None else cfg.prompt.chat_template

@@ -191,7 +191,9 @@ class StageConfig:
     image_folder: str | None = None   # with a LLaVA JSON path: its image folder (None: data.image_folder)
     template: str | None = None       # chat template of this stage (models/chat_templates.py id); None:
     kind: str = "vision"              # vision: the run's data; text: the LLM alone (llm or llm-lora) on text, the
-                                      # run's or this stage's data (last field: stages are built positionally)
+                                      # run's or this stage's data
+    steps: int | None = None          # optimizer steps, whatever the data's size (instead of epochs): runs on
+                                      # subsets of different sizes get the same compute (compare's selection study)
 
 
 @dataclass(frozen=True)

@@ -196,7 +196,7 @@ def _fit_stage(cfg, acc, model, task, source, stage, index, step_base, resume, m
         bs = small
         micro_per_epoch = len(source) // (bs * world)
     steps_per_epoch = micro_per_epoch // tc.grad_accum
-    total = max(1, math.ceil(stage.epochs * steps_per_epoch))
+    total = stage.steps or max(1, math.ceil(stage.epochs * steps_per_epoch))
     opt = torch.optim.AdamW([{k: v for k, v in g.items() if k != "part"} for g in groups], lr=tc.lr, betas=tc.betas)
     sched = lr_schedule(opt, total, stage.warmup_steps, tc.min_lr_ratio)
     model, opt = acc.prepare(raw, opt)
