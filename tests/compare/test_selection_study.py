@@ -262,3 +262,24 @@ def test_the_shipped_pruning_study_plans_82_cells_reference_first(monkeypatch):
             assert cfg.data.train_canvases == 4000 and cfg.eval.splits == ("valid",) and cfg.model.backbone == bb
             reads = c.arm.method in ("handpicked", "loss", "kcenter", "clusters")
             assert (cfg.data.select.from_run if c.arm.method != "full" else None) == (ref if reads else None)
+
+
+def test_budgets_on_the_command_line_run_some_of_the_studys_budgets_with_the_same_cells(tmp_path, data_dir, capsys,
+                                                                                        monkeypatch):
+    """--budgets 0.5 plans the reference and budget 0.5's cells, named as in the whole study (a later full run
+    reuses them); a budget the spec does not plan, or --budgets on a study without a selection: block, is one
+    line and exit 2."""
+    monkeypatch.chdir(tmp_path)
+    spec = _spec(tmp_path, data_dir, STUDY)
+    assert main(["compare", str(spec), "--plan"]) == 0
+    every = capsys.readouterr().out.strip().splitlines()
+    assert main(["compare", str(spec), "--plan", "--budgets", "0.5"]) == 0
+    some = capsys.readouterr().out.strip().splitlines()
+    assert some == [every[0]] + [line for line in every if "-0.5-s" in line] and len(some) == 5
+    for bad, says in (("0.5,3", "compare --budgets 0.5,3: '3' is not among"), ("", "'' is not among")):
+        assert main(["compare", str(spec), "--plan", "--budgets", bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and says in err, err
+    plain = _spec(tmp_path, data_dir, "backbones: [mistral-tiny]\n")
+    assert main(["compare", str(plain), "--plan", "--budgets", "4"]) == 2
+    assert "is not a selection study" in capsys.readouterr().err

@@ -17,6 +17,9 @@ def register(sub) -> None:
                    help="comma-separated backbone ids (default: the spec's, else mistral-tiny,llama-tiny)")
     p.add_argument("--seeds", type=int, help="seeds 0 .. N-1 per config and backbone (default: the spec's, else 3)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="applied to every cell")
+    p.add_argument("--budgets", metavar="N[,N...]",
+                   help="a selection study: run only these of its budgets (and the reference run); a later full "
+                        "run reuses their cells")
     p.add_argument("--plan", action="store_true", help="print one `mistral-vision run` command per cell and stop")
     p.add_argument("--analytic", nargs="+", metavar="ID",
                    help="backbones to cost from their configs alone: mistral-7b, mistral-7b-instruct, llama-2-7b, "
@@ -39,12 +42,14 @@ def compare(args) -> int:
         raise UserError(f"compare: {specs[0]} is a compare spec; give it alone, not with other configs")
     study = arms = None
     if specs:
-        spec, arms = selection_study.load_study(specs[0])
+        spec, arms = selection_study.load_study(specs[0], args.budgets)
         configs, sets, out, ceiling_epochs = spec.configs, list(spec.set), spec.out, spec.ceiling_epochs
         backbones, seeds, study = spec.backbones, spec.seeds, spec.selection
         if study and args.seeds is not None:
             raise UserError(f"compare: {specs[0]} is a selection study; its seeds are selection.baseline_seeds "
                             "and selection.seeds in the spec, not --seeds")
+    elif args.budgets is not None:
+        raise UserError("compare --budgets: only for a selection study (a spec with a selection: block)")
     else:                                   # configs as they are, with a spec's defaults
         defaults = runner.CompareSpec(configs={})
         configs, sets, ceiling_epochs = args.configs, [], defaults.ceiling_epochs

@@ -12,6 +12,8 @@ Not for: the cells' plan and run (``runner.plan`` / ``run_cells`` with arms) or 
 """
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from pathlib import Path
 
@@ -84,16 +86,37 @@ def study_arms(study: SelectionStudy) -> list[Arm]:
     return arms
 
 
-def load_study(path: str | Path) -> tuple[CompareSpec, list[Arm] | None]:
+def load_study(path: str | Path, budgets: str | None = None) -> tuple[CompareSpec, list[Arm] | None]:
     """``runner.load_spec`` plus, for a spec with a ``selection:`` block, its arms (a bad study is one line naming
-    the spec file); ``None`` arms for a backbone study."""
+    the spec file); ``None`` arms for a backbone study. ``budgets`` ("1000" or "250,1000", the CLI's
+    ``--budgets``) runs some of the study's budgets: the same cells, so a later full run reuses them."""
     spec = load_spec(path)
+    if budgets is not None:
+        if spec.selection is None:
+            raise UserError(f"compare --budgets: {path} is not a selection study (it has no selection: block)")
+        spec = dataclasses.replace(spec, selection=dataclasses.replace(
+            spec.selection, budgets=_some_budgets(budgets, spec.selection.budgets, path)))
     if spec.selection is None:
         return spec, None
     try:
         return spec, study_arms(spec.selection)
     except UserError as e:
         raise UserError(f"{path}: {e}") from None
+
+
+def _some_budgets(text: str, planned: tuple, path) -> tuple:
+    """The budgets named in ``text`` (comma-separated), each one of the study's ``planned`` budgets."""
+    import yaml
+
+    chosen = []
+    for item in (t.strip() for t in text.split(",")):
+        value = yaml.safe_load(item) if item else None
+        if value not in planned or isinstance(value, bool):
+            raise UserError(f"compare --budgets {text}: {item!r} is not among {path}'s selection.budgets "
+                            f"{list(planned)}")
+        if value not in chosen:
+            chosen.append(value)
+    return tuple(b for b in planned if b in chosen)
 
 
 def check_budgets(cells: list[Cell], log=print) -> None:
