@@ -260,6 +260,8 @@ def test_the_shipped_pruning_study_plans_82_cells_reference_first(monkeypatch):
         for c in mine:
             cfg = load_config(c.config, list(c.overrides))
             assert cfg.data.train_canvases == 4000 and cfg.eval.splits == ("valid",) and cfg.model.backbone == bb
+            # matched compute: the same steps for every subset and the whole pool, at the swept rate
+            assert [(st.steps, set(st.trainable.values())) for st in cfg.stages] == [(16, {5e-4}), (400, {5e-4})]
             reads = c.arm.method in ("handpicked", "loss", "kcenter", "clusters")
             assert (cfg.data.select.from_run if c.arm.method != "full" else None) == (ref if reads else None)
 

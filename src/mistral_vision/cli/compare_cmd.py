@@ -49,7 +49,12 @@ def compare(args) -> int:
             raise UserError(f"compare: {specs[0]} is a selection study; its seeds are selection.baseline_seeds "
                             "and selection.seeds in the spec, not --seeds")
     elif args.budgets is not None:
-        raise UserError("compare --budgets: only for a selection study (a spec with a selection: block)")
+        from pathlib import Path
+
+        from ..config import read_yaml_mapping
+
+        read_yaml_mapping(Path(args.configs[0]))   # a spec that does not read as YAML: its own line says where
+        raise UserError(f"compare --budgets: only for a selection study; {args.configs[0]} is not a compare spec")
     else:                                   # configs as they are, with a spec's defaults
         defaults = runner.CompareSpec(configs={})
         configs, sets, ceiling_epochs = args.configs, [], defaults.ceiling_epochs
