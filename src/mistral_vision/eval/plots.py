@@ -220,12 +220,13 @@ def plot_budget_curves(rows: list[dict], baseline: str, full: str, path: Path, m
             xs = [x for x, _ in pts]
             color = "k" if method == baseline else colors[i % len(colors)]
             seeds = max(len(r["accuracy"]) for _, r in pts)
-            label = f"{method} (mean; band: min..max of {seeds} seeds)" if method == baseline else method
+            label = f"{method} (mean; bar and band: min..max of {seeds} seeds)" if method == baseline else method
             ax.plot(xs, [100 * r["accuracy_mean"] for _, r in pts], "o-", color=color, ms=3, lw=1.3, label=label,
                     zorder=3 if method == baseline else 2)
-            if method == baseline:
-                ax.fill_between(xs, [100 * min(r["accuracy"]) for _, r in pts],
-                                [100 * max(r["accuracy"]) for _, r in pts], color=color, alpha=0.15, lw=0)
+            if method == baseline:      # the band needs two budgets; the bar shows the spread at one
+                lo, hi = [100 * min(r["accuracy"]) for _, r in pts], [100 * max(r["accuracy"]) for _, r in pts]
+                ax.fill_between(xs, lo, hi, color=color, alpha=0.15, lw=0)
+                ax.vlines(xs, lo, hi, color=color, lw=1, alpha=0.6)
         for r in (r for r in group if r["method"] == full):
             ax.axhline(100 * r["accuracy_mean"], color="grey", ls="--", lw=1)
             ax.plot([r["count"]], [100 * r["accuracy_mean"]], "s", color="grey", label=f"whole pool ({r['count']:,})")
