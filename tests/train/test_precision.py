@@ -40,11 +40,19 @@ def bf16_run(data_dir, name):
 def check_every_weight_trains_and_the_save_is_bf16(cfg, before, after):
     assert after.keys() == before.keys()                      # every parameter is in a trained part
     assert all(v.dtype == torch.float32 for v in after.values())
+    # Pure bf16 AdamW at this lr leaves (nearly) every weight where it was. With fp32 masters every tensor moves;
+    # a rare element may keep its value when its gradient is below Adam's eps scale (a 32-wide norm weight of
+    # the tiny LLM kept one element of 32 at 1.0 under transformers 5.24), so the bar is per tensor 10%,
+    # over all weights 1%.
+    moved = total = 0
     for name, v in after.items():
         if "post_layernorm" in name:                           # LLaVA reads hidden states: never in the graph
             continue
-        unchanged = (v == before[name].float()).float().mean().item()
-        assert unchanged < 0.01, f"{name}: {unchanged:.0%} of its weights never moved"
+        same = (v == before[name].float())
+        unchanged = same.float().mean().item()
+        assert unchanged < 0.10, f"{name}: {unchanged:.0%} of its weights never moved"
+        moved, total = moved + int((~same).sum()), total + same.numel()
+    assert moved / total > 0.99, f"only {moved / total:.1%} of the trained weights moved"
     saved = load_file(cfg.run_dir / "model" / "model.safetensors")
     assert saved and all(v.dtype == torch.bfloat16 for v in saved.values())
     assert json.loads((cfg.run_dir / "model" / "config.json").read_text())["dtype"] == "bfloat16"
