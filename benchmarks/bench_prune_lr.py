@@ -24,13 +24,23 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(__file__))
 from common import ROOT, data_dir, table  # noqa: E402
 
-CONFIG = "configs/mnist-vqa-llava-cpu.yaml"
-STUDY = ["eval.splits=[valid]", "train.warmup_steps=20", "data.train_canvases=4000"]   # prune.yaml's set
+SPEC = "configs/compare/prune.yaml"
 
 
-def overrides(lr: str, budget: int, epochs: float, backbone: str, eval_every: int, out: str, name: str) -> list[str]:
+def study_config() -> tuple[str, list[str]]:
+    """The prune study's config and its overrides (the spec's set, then its row's), read from the spec so the
+    sweep trains what the study trains; the sweep then puts epochs back in charge of the steps."""
+    from mistral_vision.compare.runner import load_spec
+
+    spec = load_spec(SPEC)
+    (row,) = spec.configs.values()
+    return row.path, [*spec.set, *row.set, "stages.0.steps=null", "stages.1.steps=null"]
+
+
+def overrides(head: list[str], lr: str, budget: int, epochs: float, backbone: str, eval_every: int, out: str,
+              name: str) -> list[str]:
     rates = [f"stages.{i}.trainable.{part}={lr}" for i in (0, 1) for part in ("projector", "vision", "llm")]
-    return [*STUDY, "data.select.method=random", f"data.select.keep={budget}", "train.seed=0", *rates,
+    return [*head, "data.select.method=random", f"data.select.keep={budget}", "train.seed=0", *rates,
             f"stages.1.epochs={epochs}", f"train.eval_every={eval_every}", "train.save_every=100000",
             f"model.backbone={backbone}", f"name={name}", f"runs_dir={out}"]
 
@@ -57,13 +67,15 @@ def main() -> None:
     args = ap.parse_args()
     env = {**os.environ, "MISTRAL_VISION_DATA": data_dir()}
     exe = Path(sys.executable).with_name("mistral-vision")
+    os.chdir(ROOT)                   # the spec's paths, and the runs, are relative to the project
+    config, head = study_config()
     rows = []
     for lr in args.lrs.split(","):
         ep = f"{args.epochs:g}"
         name = f"sweep-r{args.budget}-lr{lr}-ep{ep}" + ("" if args.backbone == "mistral-tiny" else f"-{args.backbone}")
         run = ROOT / args.out / name
         if cell(run) is None:
-            cmd = [str(exe), "run", CONFIG] + [a for o in overrides(lr, args.budget, args.epochs, args.backbone,
+            cmd = [str(exe), "run", config] + [a for o in overrides(head, lr, args.budget, args.epochs, args.backbone,
                                                                     args.eval_every, args.out, name)
                                                for a in ("--set", o)]
             print(" ".join(cmd[1:]), file=sys.stderr, flush=True)

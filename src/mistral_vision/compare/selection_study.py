@@ -13,7 +13,6 @@ Not for: the cells' plan and run (``runner.plan`` / ``run_cells`` with arms) or 
 from __future__ import annotations
 
 import dataclasses
-
 import json
 from pathlib import Path
 
