@@ -181,6 +181,9 @@ def run(config_path: str | Path | None, overrides: list[str] | None = None, prog
 
     cfg = load_config(config_path, overrides)
     ensure_pretrained(cfg, progress, log)
+    from .select.selection import check_run_manifest
+
+    check_run_manifest(cfg)                       # before prepare writes RUN/data
     run_dir = cfg.run_dir
     d, a = cfg.data, cfg.ascii
     unavailable = {}                              # split -> why its files are missing (said once, in the log)

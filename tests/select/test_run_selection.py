@@ -193,3 +193,18 @@ def test_stage_steps_give_subsets_of_any_size_the_same_compute(data_dir):
 def test_stage_steps_must_be_a_whole_number(data_dir, steps, says):
     with pytest.raises(UserError, match=says):
         llava_cfg(data_dir, "data.dataset=mnist-vqa", f"stages=[{{name: a, trainable: {{projector: 0.01}}, steps: {steps}}}]")
+
+
+def test_run_refuses_a_selection_of_other_data_before_it_writes_anything(data_dir, tmp_path, capsys):
+    """`mistral-vision run` on the ASCII route writes RUN/data before it trains: a selection.json made from
+    another pool (here: another validation carve-out, so other training images) is refused before that."""
+    assert main(["select", "mnist", "--data-dir", str(data_dir), "--offline", "--set", "valid_size=100",
+                 "--method", "random", "--keep", "20", "--out", str(tmp_path / "sel")]) == 0
+    (tmp_path / "c.yaml").write_text("name: x\n")
+    capsys.readouterr()
+    over = tiny_overrides(data_dir, **{"data.valid_size": 50, "runs_dir": tmp_path / "runs",
+                                       "data.select": tmp_path / "sel" / "selection.json"})
+    assert main(["run", str(tmp_path / "c.yaml")] + [a for o in over for a in ("--set", o)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "this selection was made from mnist" in err and "\n" not in err
+    assert not (tmp_path / "runs").exists()

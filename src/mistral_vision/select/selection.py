@@ -65,18 +65,29 @@ def select_into(out, pool, spec, seed: int, subset: bool = True, log=print) -> d
     return chosen
 
 
+def check_run_manifest(cfg) -> None:
+    """``data.select`` naming a ``selection.json``: one line unless it was made from this run's training data.
+    Cheap (a hash of the pool), so a run calls it before it writes anything, even the ASCII route's files."""
+    from ..data.selection import check_source, config_pool, read_manifest
+
+    s = cfg.data.select
+    if isinstance(s, str):
+        pool = config_pool(cfg.data)
+        check_source(read_manifest(s), s, pool.sha256, f"this run's training data ({pool.data})")
+
+
 def resolve_run_selection(cfg, log=print) -> Path | None:
     """Before a run trains: ``data.select`` as a manifest the data loaders apply, or one line why not."""
     from ..config import SELECT_METHODS
-    from ..data.selection import MANIFEST, check_source, config_pool, read_manifest
+    from ..data.selection import MANIFEST, config_pool, read_manifest
 
     s = cfg.data.select
     if s is None:
         return None
-    pool = config_pool(cfg.data)
     if isinstance(s, str):
-        check_source(read_manifest(s), s, pool.sha256, f"this run's training data ({pool.data})")
+        check_run_manifest(cfg)
         return Path(s)
+    pool = config_pool(cfg.data)
     seed = s.seed if s.seed is not None else cfg.train.seed
     path = cfg.run_dir / "selection" / MANIFEST
     if path.is_file():
