@@ -66,14 +66,19 @@ def main(argv=None) -> None:
         files[split] = out / "data" / f"{split}.json"
         write_llava_json(files[split], oracle_samples(vqa_split(base.data, split)))
     m = base.model
+    shape = {"hidden_size": m.hidden_size, "num_layers": m.num_layers, "num_heads": m.num_heads,
+             "num_kv_heads": m.num_kv_heads, "intermediate_size": m.intermediate_size}
+    if args.backbone:                   # a pretrained LLM keeps its own shape (llama-tiny: 4 KV heads, MLP 213)
+        own = json.loads((Path(args.backbone.removeprefix("hf:")) / "config.json").read_text())
+        shape = {"hidden_size": own["hidden_size"], "num_layers": own["num_hidden_layers"],
+                 "num_heads": own["num_attention_heads"], "num_kv_heads": own["num_key_value_heads"],
+                 "intermediate_size": own["intermediate_size"]}
     cfg = out / "oracle.yaml"
     cfg.write_text(json.dumps({
         "name": "oracle", "runs_dir": str(out), "route": "ascii",
         "data": {"format": "llava-json", "path": str(files["train"]), "valid_path": str(files["valid"])},
         "tokenizer": ({"kind": "default"} if args.backbone else {"kind": "ascii-bpe", "split": "words", "vocab_size": 1024}),
-        "model": {"backbone": args.backbone or m.backbone, "hidden_size": m.hidden_size, "num_layers": m.num_layers,
-                  "num_heads": m.num_heads, "num_kv_heads": m.num_kv_heads,
-                  "intermediate_size": m.intermediate_size, "sliding_window": m.sliding_window},
+        "model": {"backbone": args.backbone or m.backbone, **shape, "sliding_window": m.sliding_window},
         "train": {"epochs": args.epochs, "batch_size": 32, "lr": args.lr, "warmup_steps": 300,
                   "loss_reduction": "token", "eval_every": 1000, "eval_samples": 600},
         "eval": {"splits": ["valid"], "batch_size": 128}}))
