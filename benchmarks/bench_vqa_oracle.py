@@ -56,6 +56,7 @@ def main(argv=None) -> None:
     from mistral_vision.config import load_config
     from mistral_vision.data.llava_json import write_llava_json
     from mistral_vision.data.questions import vqa_split
+    from mistral_vision.models.backbones import SHAPE_KEYS
     from mistral_vision.pipeline import run
 
     base = load_config(ROOT / "configs" / f"{args.dataset}-llava-cpu.yaml", [f"data.data_dir={data_dir()}",
@@ -66,13 +67,10 @@ def main(argv=None) -> None:
         files[split] = out / "data" / f"{split}.json"
         write_llava_json(files[split], oracle_samples(vqa_split(base.data, split)))
     m = base.model
-    shape = {"hidden_size": m.hidden_size, "num_layers": m.num_layers, "num_heads": m.num_heads,
-             "num_kv_heads": m.num_kv_heads, "intermediate_size": m.intermediate_size}
+    shape = {ours: getattr(m, ours) for ours, _ in SHAPE_KEYS}
     if args.backbone:                   # a pretrained LLM keeps its own shape (llama-tiny: 4 KV heads, MLP 213)
         own = json.loads((Path(args.backbone.removeprefix("hf:")) / "config.json").read_text())
-        shape = {"hidden_size": own["hidden_size"], "num_layers": own["num_hidden_layers"],
-                 "num_heads": own["num_attention_heads"], "num_kv_heads": own["num_key_value_heads"],
-                 "intermediate_size": own["intermediate_size"]}
+        shape = {ours: own[theirs] for ours, theirs in SHAPE_KEYS}
     cfg = out / "oracle.yaml"
     cfg.write_text(json.dumps({
         "name": "oracle", "runs_dir": str(out), "route": "ascii",
