@@ -285,3 +285,55 @@ def test_budgets_on_the_command_line_run_some_of_the_studys_budgets_with_the_sam
     plain = _spec(tmp_path, data_dir, "backbones: [mistral-tiny]\n")
     assert main(["compare", str(plain), "--plan", "--budgets", "4"]) == 2
     assert "is not a selection study" in capsys.readouterr().err
+
+
+def test_a_confirming_spec_shares_the_studys_cells_and_keeps_its_own_tables(tmp_path, data_dir, capsys, monkeypatch):
+    """Two specs with one `out`: the second (`results: confirm`, more seeds for one method) plans the first's cells
+    under the same names and overrides, and its tables go to OUT/confirm/, leaving the first's compare/ alone."""
+    from mistral_vision.compare import runner
+
+    monkeypatch.chdir(tmp_path)
+    first = load_spec(_spec(tmp_path, data_dir, STUDY.replace("[4, 0.5]", "[4]")))
+    confirm = _spec(tmp_path, data_dir, "results: confirm\n" + STUDY.replace("[4, 0.5]", "[4]").replace(
+        "    stratified: {field: type}\n", "").replace("  methods:", "  seeds: 2\n  methods:"))
+    cells_a = plan(first.configs, first.backbones, 1, list(first.set), first.out, arms=study_arms(first.selection))
+    spec_b = load_spec(confirm)
+    assert spec_b.results == "confirm" and spec_b.out == first.out
+    cells_b = plan(spec_b.configs, spec_b.backbones, 1, list(spec_b.set), spec_b.out, arms=study_arms(spec_b.selection))
+    same = {c.name: c.overrides for c in cells_a}
+    assert [c.name for c in cells_b] == ["v-mistral-tiny-full-s0", "v-mistral-tiny-random-4-s0",
+                                         "v-mistral-tiny-random-4-s1", "v-mistral-tiny-ccs-4-s0",
+                                         "v-mistral-tiny-ccs-4-s1"]
+    assert all(same[c.name] == c.overrides for c in cells_b if c.name in same)
+    for c, right in zip(cells_a + cells_b[-1:], (range(8), range(6), range(5), range(7), range(4), range(3))):
+        _write_cell(c, first.out, right, seconds=1.0, count=4)
+    monkeypatch.setattr(runner, "run_cells", lambda *a, **k: None)          # every cell is written above
+    assert main(["compare", str(confirm)]) == 0
+    assert "runs/st/confirm/results.md (3 rows, 0 cells missing)" in capsys.readouterr().out   # random, ccs, full
+    md = (Path(first.out) / "confirm" / "results.md").read_text()
+    assert "| 4 | ccs | 2 |" in md and "stratified" not in md and not (Path(first.out) / "compare").exists()
+    assert (Path(first.out) / "confirm" / "budget.png").is_file()
+
+
+@pytest.mark.parametrize("results", ["cells", "a/b", "''"])
+def test_a_results_folder_outside_out_or_over_its_cells_is_refused(tmp_path, data_dir, capsys, monkeypatch, results):
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", str(_spec(tmp_path, data_dir, f"results: {results}\n" + _methods())), "--plan"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "one folder name under out, not cells" in err, err
+
+
+def test_the_shipped_confirming_spec_reuses_the_pruning_studys_cells(monkeypatch):
+    """configs/compare/prune-confirm.yaml: kcenter and clusters at 1,000 with 3 seeds; every cell prune.yaml also
+    plans (reference, random's 5 draws, seed 0 of each) has its name and overrides, so it is reused, not redone."""
+    monkeypatch.chdir(ROOT)
+    specs = [load_spec(f"configs/compare/{n}.yaml") for n in ("prune", "prune-confirm")]
+    (a, ca), (b, cb) = ((s, plan(s.configs, s.backbones, s.seeds, list(s.set), s.out, arms=study_arms(s.selection)))
+                        for s in specs)
+    assert (b.out, b.results, a.results) == (a.out, "compare-confirm", "compare")
+    shared = {c.name: c.overrides for c in ca}
+    new = [c.name for c in cb if c.name not in shared]
+    assert sorted(new) == sorted(f"mnist-vqa-{bb}-{m}-1000-s{s}" for bb in ("mistral-tiny", "llama-tiny")
+                                 for m in ("kcenter", "clusters") for s in (1, 2))
+    assert len(cb) == 2 * (1 + 5 + 3 + 3)
+    assert all(c.overrides == shared[c.name] for c in cb if c.name in shared)

@@ -41,10 +41,11 @@ def compare(args) -> int:
     if specs and len(args.configs) > 1:
         raise UserError(f"compare: {specs[0]} is a compare spec; give it alone, not with other configs")
     study = arms = None
+    results = runner.CompareSpec.results
     if specs:
         spec, arms = selection_study.load_study(specs[0], args.budgets)
         configs, sets, out, ceiling_epochs = spec.configs, list(spec.set), spec.out, spec.ceiling_epochs
-        backbones, seeds, study = spec.backbones, spec.seeds, spec.selection
+        backbones, seeds, study, results = spec.backbones, spec.seeds, spec.selection, spec.results
         if study and args.seeds is not None:
             raise UserError(f"compare: {specs[0]} is a selection study; its seeds are selection.baseline_seeds "
                             "and selection.seeds in the spec, not --seeds")
@@ -75,8 +76,9 @@ def compare(args) -> int:
     if study:
         selection_study.check_budgets(cells)
     runner.run_cells(cells, out, ceiling_epochs=ceiling_epochs)
-    res = selection_study.collect(cells, out, study.baseline) if study else runner.collect(cells, out)
-    print(f"{out}/compare/results.md ({len(res['rows'])} rows, {len(res['missing'])} cells missing)")
+    res = (selection_study.collect(cells, out, study.baseline, results) if study
+           else runner.collect(cells, out, results))
+    print(f"{out}/{results}/results.md ({len(res['rows'])} rows, {len(res['missing'])} cells missing)")
     return 0
 
 

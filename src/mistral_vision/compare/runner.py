@@ -56,6 +56,8 @@ class CompareSpec:
     seeds: int = 3                    # a selection study has its own (selection.baseline_seeds, .seeds)
     set: tuple[str, ...] = ()         # overrides for every cell (before each config's own)
     out: str | None = None            # default: runs/<spec file name>
+    # the folder under out for the tables and plots: two specs sharing one out's cells keep their tables apart
+    results: str = "compare"
     ceiling_epochs: int = 8           # the rendering-cost CNN's epochs per ASCII config
     selection: SelectionStudy | None = None   # a data-selection study of each row instead of seeds alone
 
@@ -88,6 +90,8 @@ def load_spec(path: str | Path) -> CompareSpec:
         raise UserError(f"{path}: {e}") from None
     if not spec.configs:
         raise UserError(f"{path}: `configs` is empty")
+    if spec.results in ("", ".", "..", "cells") or any(c in spec.results for c in "/\\"):
+        raise UserError(f"{path}: results {spec.results!r}: one folder name under out, not cells (e.g. compare)")
     if spec.selection is not None:       # its arms are checked by selection_study.load_study, which builds on this
         if data.get("seeds", 1) != 1:
             raise UserError(f"{path}: `seeds` is for backbone studies; a selection study's seeds are "
@@ -373,8 +377,9 @@ def pm(x: dict | None) -> str:
     return "-" if not x or not x["values"] else f"{100 * x['mean']:.2f} +- {100 * x['std']:.2f}"
 
 
-def collect(cells: list[Cell], out: str | Path) -> dict:
-    """Results of complete cells -> ``compare/results.json``, ``results.md``, ``accuracy.png``; missing cells listed."""
+def collect(cells: list[Cell], out: str | Path, results: str = CompareSpec.results) -> dict:
+    """Results of complete cells -> ``OUT/RESULTS/results.json``, ``results.md``, ``accuracy.png`` (``RESULTS``: the
+    spec's ``results``, ``compare`` unless set); missing cells listed. Rendering costs stay in ``compare/``."""
     from ..io import write_json, write_text
 
     out = Path(out)
@@ -403,7 +408,7 @@ def collect(cells: list[Cell], out: str | Path) -> dict:
                 for p in sorted((out / "compare").glob("ceiling-*.json"))}
     result = {"rows": rows, "paired": _paired(groups), "routes": _route_gaps(rows), "rendering": ceilings,
               "missing": missing}
-    dest = out / "compare"
+    dest = out / results
     write_json(dest / "results.json", result)
     write_text(dest / "results.md", format_results(result))
     from ..eval.plots import plot_seed_accuracies

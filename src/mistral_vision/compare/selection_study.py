@@ -148,8 +148,9 @@ def _manifest(cell: Cell, out) -> dict | None:
     return json.loads(p.read_text()) if p.is_file() else None
 
 
-def collect(cells: list[Cell], out: str | Path, baseline: str = "random") -> dict:
-    """Results of complete cells -> ``compare/results.json``, ``results.md``, ``budget.png``; missing cells listed."""
+def collect(cells: list[Cell], out: str | Path, baseline: str = "random", results: str = "compare") -> dict:
+    """Results of complete cells -> ``OUT/RESULTS/results.json``, ``results.md``, ``budget.png`` (``RESULTS``: the
+    spec's ``results``); missing cells listed."""
     from ..io import write_json, write_text
 
     out = Path(out)
@@ -191,7 +192,7 @@ def collect(cells: list[Cell], out: str | Path, baseline: str = "random") -> dic
             majority[label] = got[0][1]["majority"]
     result = {"baseline": baseline, "rows": rows, "majority": majority,
               "tests": _tests(rows, facts, baseline, majority), "missing": missing}
-    dest = out / "compare"
+    dest = out / results
     write_json(dest / "results.json", result)
     write_text(dest / "results.md", format_results(result))
     from ..eval.plots import plot_budget_curves
